@@ -1,0 +1,48 @@
+"""Framework-free core of the shim. Nothing here imports PyTorch, TensorFlow or MXNet."""
+
+from .download import DATA_ENV, TIME_MACHINE, DataError, DataFile, cache_dir, fetch
+from .hyperparams import (
+    MAX_EPOCHS_ENV,
+    HyperParameters,
+    add_to_class,
+    capped_epochs,
+    check_len,
+    check_positive,
+    check_positive_int,
+    check_shape,
+    seed_python_and_numpy,
+)
+from .plot import PLOT_ENV, ProgressBoard, figure_svg, plot_mode
+from .text import BatchLoader, DataModule, TimeMachine, Vocab, build_corpus, make_windows
+from .training import LanguageModelBase, ModuleBase, TrainerBase
+
+__all__ = [
+    "DATA_ENV",
+    "MAX_EPOCHS_ENV",
+    "PLOT_ENV",
+    "TIME_MACHINE",
+    "BatchLoader",
+    "DataError",
+    "DataFile",
+    "DataModule",
+    "HyperParameters",
+    "LanguageModelBase",
+    "ModuleBase",
+    "ProgressBoard",
+    "TimeMachine",
+    "TrainerBase",
+    "Vocab",
+    "add_to_class",
+    "build_corpus",
+    "cache_dir",
+    "capped_epochs",
+    "check_len",
+    "check_positive",
+    "check_positive_int",
+    "check_shape",
+    "fetch",
+    "figure_svg",
+    "make_windows",
+    "plot_mode",
+    "seed_python_and_numpy",
+]

@@ -1,0 +1,213 @@
+"""The training loop, written once. Framework modules supply the steps that differ.
+
+A framework's ``Trainer`` subclasses ``TrainerBase`` and implements:
+  ``select_device(num_gpus) -> (device, description)``, ``prepare_model(model)``,
+  ``prepare_batch(batch)``, ``train_step(batch) -> loss`` (forward, backward, clipping, update;
+  compiled where the framework allows), ``val_step(batch) -> loss`` and
+  ``to_numpy(losses) -> np.ndarray``. Losses stay on the device between draws: the loop reads
+  them back only when it plots (a few times per epoch), never after each step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .hyperparams import HyperParameters, capped_epochs, check_positive, check_positive_int
+from .plot import ProgressBoard
+
+
+class ModuleBase(HyperParameters):
+    """The framework-free half of ``Module``: steps, metric and plotting.
+
+    ``training_step`` and ``validation_step`` return the loss; the trainer records and plots
+    it as ``metric_name`` (``metric`` maps a loss to the plotted value).
+    """
+
+    metric_name = "loss"
+
+    @staticmethod
+    def metric(loss: np.ndarray) -> np.ndarray:
+        return loss
+
+    def make_board(self) -> ProgressBoard:
+        return ProgressBoard(xlabel="epoch")
+
+    def training_step(self, batch: Sequence) -> Any:
+        return self.loss(self(*batch[:-1]), batch[-1])
+
+    def validation_step(self, batch: Sequence) -> Any:
+        return self.loss(self(*batch[:-1]), batch[-1])
+
+    def plot(self, key: str, value: Any, train: bool) -> None:
+        """Plot ``value`` at the trainer's current position (as d2l's ``Module.plot``)."""
+        assert hasattr(self, "trainer"), "Trainer is not inited"
+        trainer = self.trainer
+        if train:
+            x = trainer.train_batch_idx / trainer.num_train_batches
+            n = trainer.num_train_batches / self.plot_train_per_epoch
+        else:
+            x = trainer.epoch + 1
+            n = trainer.num_val_batches / self.plot_valid_per_epoch
+        label = ("train_" if train else "val_") + key
+        self.board.draw(x, float(np.asarray(value)), label, every_n=int(n))
+
+
+class LanguageModelBase:
+    """Framework-free part of the language models: perplexity and greedy generation.
+
+    Framework classes supply ``token_tensor(index, device)`` (a (1, 1) tensor) and
+    ``argmax_token(Y) -> int``.
+    """
+
+    metric_name = "ppl"
+    metric = staticmethod(np.exp)
+
+    def predict(self, prefix: str, num_preds: int, vocab: Any, device: Any = None) -> str:
+        """Continue ``prefix`` by ``num_preds`` characters, greedily.
+
+        Characters outside the vocabulary map to ``<unk>``.
+        """
+        if not isinstance(prefix, str) or not prefix:
+            raise ValueError(f"prefix doit être une chaîne non vide (reçu : {prefix!r})")
+        if isinstance(num_preds, bool) or not isinstance(num_preds, int) or num_preds < 0:
+            raise ValueError(f"num_preds doit être un entier >= 0 (reçu : {num_preds!r})")
+        state, outputs = None, [vocab[prefix[0]]]
+        for i in range(len(prefix) + num_preds - 1):
+            X = self.token_tensor(outputs[-1], device)  # (1, 1)
+            rnn_outputs, state = self.rnn(self.one_hot(X), state)
+            if i < len(prefix) - 1:  # warm-up: feed the prefix
+                outputs.append(vocab[prefix[i + 1]])
+            else:  # predict one step
+                outputs.append(self.argmax_token(self.output_layer(rnn_outputs)))
+        return "".join(vocab.idx_to_token[i] for i in outputs)
+
+
+class _Recorder:
+    """Collect the losses of ``every_n`` steps, then read them back once and plot their mean."""
+
+    def __init__(self, trainer: TrainerBase, train: bool):
+        model = trainer.model
+        per_epoch = model.plot_train_per_epoch if train else model.plot_valid_per_epoch
+        batches = trainer.num_train_batches if train else trainer.num_val_batches
+        self.every_n = max(1, int(batches / per_epoch))
+        self.label = ("train_" if train else "val_") + model.metric_name
+        self.trainer, self.xs, self.losses = trainer, [], []
+
+    def add(self, x: float, loss: Any) -> None:
+        self.xs.append(x)
+        self.losses.append(loss)
+        if len(self.losses) >= self.every_n:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.losses:
+            return
+        trainer = self.trainer
+        values = np.asarray(trainer.to_numpy(self.losses), dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            trainer.diverged(values)
+        x, y = float(np.mean(self.xs)), float(np.mean(trainer.model.metric(values)))
+        trainer.history[self.label].append((x, y))
+        trainer.model.board.draw(x, y, self.label)
+        self.xs, self.losses = [], []
+
+
+class TrainerBase(HyperParameters):
+    """Fit a model to a data module: ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0)``.
+
+    After ``fit``, ``history[label]`` holds the plotted points (epoch, value), for instance
+    ``history['val_ppl']``, and ``epoch_times`` the seconds spent on each epoch.
+    """
+
+    framework = "?"
+
+    def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val: float = 0):
+        self.save_hyperparameters()
+        self.max_epochs = capped_epochs(max_epochs)
+        if isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 0:
+            raise ValueError(f"num_gpus doit être un entier >= 0 (reçu : {num_gpus!r})")
+        check_positive("gradient_clip_val", gradient_clip_val, allow_zero=True)
+        self.device, self.device_description = self.select_device(num_gpus)
+        self.history: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self.epoch_times: list[float] = []
+
+    # ---- hooks the framework modules implement -------------------------------------------
+    def select_device(self, num_gpus: int) -> tuple[Any, str]:
+        raise NotImplementedError
+
+    def prepare_model(self, model: Any) -> None:
+        raise NotImplementedError
+
+    def prepare_batch(self, batch: Sequence) -> Sequence:
+        return batch
+
+    def train_step(self, batch: Sequence) -> Any:
+        raise NotImplementedError
+
+    def val_step(self, batch: Sequence) -> Any:
+        raise NotImplementedError
+
+    def to_numpy(self, losses: list) -> np.ndarray:
+        raise NotImplementedError
+
+    # ---- the loop ------------------------------------------------------------------------
+    def prepare_data(self, data: Any) -> None:
+        self.train_dataloader = data.train_dataloader()
+        self.val_dataloader = data.val_dataloader()
+        self.num_train_batches = len(self.train_dataloader)
+        self.num_val_batches = len(self.val_dataloader) if self.val_dataloader is not None else 0
+        check_positive_int(
+            "num_train_batches (données d'entraînement vides ?)", self.num_train_batches
+        )
+
+    def fit(self, model: Any, data: Any) -> None:
+        self.prepare_data(data)
+        model.trainer = self
+        model.board.xlim = [0, self.max_epochs]
+        self.model = model
+        self.prepare_model(model)
+        self.optim = model.configure_optimizers()
+        self.epoch = self.train_batch_idx = self.val_batch_idx = 0
+        self.history, self.epoch_times = defaultdict(list), []
+        print(f"Entraînement sur {self.device_description}, {self.max_epochs} époque(s)")
+        for epoch in range(self.max_epochs):
+            self.epoch = epoch
+            start = time.perf_counter()
+            self.fit_epoch()
+            self.epoch_times.append(time.perf_counter() - start)
+        model.board.finish()
+        print(self.summary())
+
+    def fit_epoch(self) -> None:
+        train = _Recorder(self, train=True)
+        for batch in self.train_dataloader:
+            loss = self.train_step(self.prepare_batch(batch))
+            train.add(self.train_batch_idx / self.num_train_batches, loss)
+            self.train_batch_idx += 1
+        train.flush()
+        if self.val_dataloader is None:
+            return
+        val = _Recorder(self, train=False)
+        for batch in self.val_dataloader:
+            val.add(self.epoch + 1, self.val_step(self.prepare_batch(batch)))
+            self.val_batch_idx += 1
+        val.flush()
+
+    def diverged(self, values: np.ndarray) -> None:
+        lr = getattr(self.model, "lr", None)
+        raise FloatingPointError(
+            f"la perte est devenue {values[~np.isfinite(values)][0]} à l'époque "
+            f"{self.epoch + 1} : essayez un taux d'apprentissage plus faible (lr={lr}) ou "
+            f"l'écrêtage du gradient (gradient_clip_val={self.gradient_clip_val})"
+        )
+
+    def summary(self) -> str:
+        """One line: the last value of each plotted metric and the time per epoch."""
+        parts = [f"{label} {points[-1][1]:.3f}" for label, points in self.history.items()]
+        per_epoch = sum(self.epoch_times) / max(1, len(self.epoch_times))
+        return f"époque {self.epoch + 1} : " + ", ".join(parts) + f" ; {per_epoch:.2f} s/époque"
