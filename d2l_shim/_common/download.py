@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -82,11 +83,15 @@ def download_to(file: DataFile, folder: Path, timeout: float = 60) -> Path:
                         raise DataError(f"{file.url} : réponse HTTP {response.status}")
                     while block := response.read(1 << 16):
                         out.write(block)
-            except (urllib.error.URLError, OSError) as e:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
                 raise DataError(
                     f"impossible de télécharger {file.url} ({e}) ; {_where_to_put(file)}"
                 ) from e
-        _checked(tmp, file)
+        if sha1_of(tmp) != file.sha1:  # the .part file is removed below: name the URL
+            raise DataError(
+                f"{file.url} : le fichier téléchargé a une somme SHA-1 inattendue "
+                f"(attendu {file.sha1}) ; {_where_to_put(file)}"
+            )
         os.replace(tmp, target)
         return target
     finally:

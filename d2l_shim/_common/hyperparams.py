@@ -29,6 +29,10 @@ class HyperParameters:
         }
         for k, v in self.hparams.items():
             setattr(self, k, v)
+        self.check_hyperparameters()
+
+    def check_hyperparameters(self) -> None:
+        """Hook called by ``save_hyperparameters``: raise a ValueError naming a bad value."""
 
 
 def add_to_class(Class: type) -> Callable:

@@ -76,6 +76,7 @@ class ProgressBoard(HyperParameters):
         self.lines = {}
         self._handle = None
         self._last_show = float("-inf")
+        self._settings = None
 
     def draw(self, x: float, y: float, label: str, every_n: int = 1) -> None:
         """Add the point (x, y) to the line ``label`` (averaged over ``every_n`` calls)."""
@@ -99,6 +100,10 @@ class ProgressBoard(HyperParameters):
             if self.fig is None:
                 self.fig = Figure(figsize=self.figsize)
             self.axes = self.fig.add_subplot()
+        settings = (self.xscale, self.yscale, self.xlabel, self.ylabel, self.xlim, self.ylim)
+        if settings == self._settings:  # set_xscale & co. are costly: only when they change
+            return
+        self._settings = tuple(list(s) if isinstance(s, list) else s for s in settings)
         ax = self.axes
         ax.set_xscale(self.xscale)
         ax.set_yscale(self.yscale)

@@ -156,7 +156,7 @@ class TimeMachine(DataModule):
         num_steps: int,
         num_train: int = 10000,
         num_val: int = 5000,
-        extra_files: Sequence[str | Path] = (),
+        extra_files: str | Path | Sequence[str | Path] = (),
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -183,6 +183,8 @@ class TimeMachine(DataModule):
     def _extra_windows(self, files: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
         X = np.zeros((0, self.num_steps), dtype=np.int64)
         Xs, Ys = [X], [X]
+        if isinstance(files, (str, Path)):  # one path rather than a list of paths
+            files = [files]
         for name in files:
             path = Path(name)
             if not path.is_file():

@@ -29,6 +29,20 @@ class ModuleBase(HyperParameters):
     """
 
     metric_name = "loss"
+    positive_ints = ("num_inputs", "num_hiddens", "num_layers", "vocab_size", "num_outputs")
+
+    def check_hyperparameters(self) -> None:
+        """Validate the usual hyperparameters, so chapter classes need no checks of their own."""
+        hparams = self.hparams
+        for name in self.positive_ints:
+            if name in hparams:
+                check_positive_int(name, hparams[name])
+        if "lr" in hparams:
+            check_positive("lr", hparams["lr"])
+        if "sigma" in hparams:
+            check_positive("sigma", hparams["sigma"], allow_zero=True)
+        if "dropout" in hparams and check_positive("dropout", hparams["dropout"], True) >= 1:
+            raise ValueError(f"dropout doit être dans [0, 1) (reçu : {hparams['dropout']!r})")
 
     @staticmethod
     def metric(loss: np.ndarray) -> np.ndarray:
@@ -109,9 +123,11 @@ class _Recorder:
             return
         trainer = self.trainer
         values = np.asarray(trainer.to_numpy(self.losses), dtype=np.float64)
-        if not np.all(np.isfinite(values)):
+        with np.errstate(over="ignore"):
+            metric = np.asarray(trainer.model.metric(values))  # exp(1e30) = inf: diverged too
+        if not (np.all(np.isfinite(values)) and np.all(np.isfinite(metric))):
             trainer.diverged(values)
-        x, y = float(np.mean(self.xs)), float(np.mean(trainer.model.metric(values)))
+        x, y = float(np.mean(self.xs)), float(np.mean(metric))
         trainer.history[self.label].append((x, y))
         trainer.model.board.draw(x, y, self.label)
         self.xs, self.losses = [], []
@@ -200,8 +216,10 @@ class TrainerBase(HyperParameters):
 
     def diverged(self, values: np.ndarray) -> None:
         lr = getattr(self.model, "lr", None)
+        bad = values[~np.isfinite(values)]
+        value = bad[0] if bad.size else np.max(values)  # NaN/inf, or too large for the metric
         raise FloatingPointError(
-            f"la perte est devenue {values[~np.isfinite(values)][0]} à l'époque "
+            f"la perte est devenue {value:.4g} à l'époque "
             f"{self.epoch + 1} : essayez un taux d'apprentissage plus faible (lr={lr}) ou "
             f"l'écrêtage du gradient (gradient_clip_val={self.gradient_clip_val})"
         )

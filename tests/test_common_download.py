@@ -1,0 +1,153 @@
+"""Download and cache of the data files, against a local HTTP server (no internet)."""
+
+import hashlib
+import http.server
+import socket
+import threading
+
+import pytest
+
+from d2l_shim._common import download
+from d2l_shim._common.download import DataError, DataFile, fetch
+
+CONTENT = b"The Time Traveller (for so it will be convenient to speak of him)\n" * 50
+SHA1 = hashlib.sha1(CONTENT).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/data/book.txt":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(CONTENT)))
+            self.end_headers()
+            self.wfile.write(CONTENT)
+        elif self.path == "/data/truncated.txt":  # the connection drops half-way
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(CONTENT)))
+            self.end_headers()
+            self.wfile.write(CONTENT[: len(CONTENT) // 2])
+            self.close_connection = True
+        else:
+            self.send_error(404)
+
+    def log_message(self, *args):  # keep the test output quiet
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    """Reach the local server directly, even where a proxy is configured."""
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("NO_PROXY", "*")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cache folder; no local data folder."""
+    monkeypatch.delenv(download.DATA_ENV, raising=False)
+    monkeypatch.setenv(download.CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block exits
+
+
+def test_fetch_downloads_into_the_cache_atomically(server, cache, capsys):
+    file = DataFile("book.txt", f"{server}/data/book.txt", SHA1)
+    path = fetch(file)
+    assert path == cache / "book.txt"
+    assert path.read_bytes() == CONTENT
+    assert sorted(p.name for p in cache.iterdir()) == ["book.txt"]  # no .part left
+    assert file.url in capsys.readouterr().out
+    # second call: served from the cache, no download
+    assert fetch(file) == path
+    assert capsys.readouterr().out == ""
+
+
+def test_http_404_is_a_data_error_and_leaves_nothing(server, cache):
+    file = DataFile("missing.txt", f"{server}/data/missing.txt", SHA1)
+    with pytest.raises(DataError) as info:
+        fetch(file)
+    message = str(info.value)
+    assert file.url in message
+    assert "404" in message
+    assert str(cache) in message and download.DATA_ENV in message  # where to put the file
+    assert list(cache.iterdir()) == []
+
+
+def test_wrong_sha1_is_a_data_error_and_leaves_nothing(server, cache):
+    file = DataFile("book.txt", f"{server}/data/book.txt", "0" * 40)
+    with pytest.raises(DataError, match="SHA-1") as info:
+        fetch(file)
+    assert file.url in str(info.value) and ".part" not in str(info.value)
+    assert list(cache.iterdir()) == []
+
+
+def test_truncated_download_is_a_data_error_and_leaves_nothing(server, cache):
+    file = DataFile("truncated.txt", f"{server}/data/truncated.txt", SHA1)
+    with pytest.raises(DataError) as info:
+        fetch(file)
+    assert file.url in str(info.value)
+    assert list(cache.iterdir()) == []
+
+
+def test_corrupt_file_in_the_data_folder(tmp_path, monkeypatch):
+    (tmp_path / "book.txt").write_bytes(CONTENT[:-1])
+    monkeypatch.setenv(download.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(download.CACHE_ENV, str(tmp_path / "cache"))
+    file = DataFile("book.txt", "http://127.0.0.1:9/book.txt", SHA1)
+    with pytest.raises(DataError, match="SHA-1") as info:
+        fetch(file)
+    assert str(tmp_path / "book.txt") in str(info.value)
+
+
+def test_data_folder_is_used_first(tmp_path, monkeypatch):
+    (tmp_path / "book.txt").write_bytes(CONTENT)
+    monkeypatch.setenv(download.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(download.CACHE_ENV, str(tmp_path / "cache"))
+    file = DataFile("book.txt", f"http://127.0.0.1:{_closed_port()}/book.txt", SHA1)
+    assert fetch(file) == tmp_path / "book.txt"
+    assert not (tmp_path / "cache").exists()
+
+
+def test_data_folder_without_the_file_falls_back_to_the_cache(server, tmp_path, monkeypatch):
+    monkeypatch.setenv(download.DATA_ENV, str(tmp_path / "empty"))
+    monkeypatch.setenv(download.CACHE_ENV, str(tmp_path / "cache"))
+    file = DataFile("book.txt", f"{server}/data/book.txt", SHA1)
+    assert fetch(file) == tmp_path / "cache" / "book.txt"
+
+
+def test_offline_gives_one_clear_error(cache):
+    file = DataFile("book.txt", f"http://127.0.0.1:{_closed_port()}/book.txt", SHA1)
+    with pytest.raises(DataError) as info:
+        fetch(file)
+    message = str(info.value)
+    assert file.url in message
+    assert str(cache) in message and download.DATA_ENV in message
+    assert list(cache.iterdir()) == []
+
+
+def test_time_machine_comes_from_the_data_folder():
+    # conftest points D2L_DATA_DIR at the shared data: no network in the tests
+    path = fetch(download.TIME_MACHINE)
+    assert path.name == "timemachine.txt"
+    assert download.sha1_of(path) == download.TIME_MACHINE.sha1
+
+
+def test_cache_dir_default(monkeypatch, tmp_path):
+    monkeypatch.delenv(download.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert download.cache_dir() == tmp_path / "d2l-shim"
