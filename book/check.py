@@ -1,0 +1,71 @@
+"""Everything `build.py check` verifies in a parsed section, as a list of Problems.
+
+Errors: tab.selected forms and names, roles (dangling refs, duplicate labels, missing images),
+`#@save` drift from the shim. Warnings: an output="check" cell without stored reference outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from book import SHIM_MODULE, Problem, roles, savecheck
+from book.branches import BranchError, select
+from book.notebook import cell_key, load_references, references_file
+from book.source import Code, Section
+
+
+def check_section(
+    section: Section, idx: roles.Index, frameworks: tuple[str, ...], shim_dir: Path
+) -> list[Problem]:
+    problems = roles.check(section, idx)
+    codes = [b for b in section.blocks if isinstance(b, Code)]
+    resolved: dict[tuple[int, str], str] = {}
+    for block in codes:
+        for fw in block.frameworks:
+            try:
+                resolved[(block.fence_line, fw)] = select(block.code, fw)
+            except BranchError as err:
+                problems.append(Problem(section.path, block.code_line + err.line - 1, err.message))
+                break
+    for fw in frameworks:
+        problems += _save_problems(section, codes, resolved, fw, shim_dir)
+        problems += _reference_warnings(section, codes, resolved, fw)
+    return sorted(set(problems))
+
+
+def _save_problems(
+    section: Section, codes: list[Code], resolved: dict, fw: str, shim_dir: Path
+) -> list[Problem]:
+    cells = [
+        (b.code_line, resolved[(b.fence_line, fw)])
+        for b in codes
+        if b.save and (b.fence_line, fw) in resolved
+    ]
+    if not cells:
+        return []
+    module = SHIM_MODULE[fw]
+    if not (shim_dir / f"{module}.py").is_file():
+        msg = f"#@save cell but the shim has no {module}.py (in {shim_dir})"
+        return [Problem(section.path, cells[0][0], msg)]
+    shim, where = savecheck.shim_definitions(shim_dir, module)
+    found = savecheck.compare(cells, shim, where, module)
+    return [Problem(section.path, line, f"[{fw}] {msg}") for line, msg in found]
+
+
+def _reference_warnings(
+    section: Section, codes: list[Code], resolved: dict, fw: str
+) -> list[Problem]:
+    file = references_file(section, fw)
+    refs = load_references(file)
+    out, seen = [], {}
+    for b in codes:
+        code = resolved.get((b.fence_line, fw))
+        if not (b.output == "check" and code and code.strip()):
+            continue
+        if cell_key(code, seen) not in refs:
+            msg = (
+                f'[{fw}] output="check" cell has no reference output in {file.name}; '
+                f"run `python build.py outputs {section.path} --framework {fw}`"
+            )
+            out.append(Problem(section.path, b.fence_line, msg, warning=True))
+    return out

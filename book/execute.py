@@ -1,0 +1,163 @@
+"""Run generated notebooks with nbclient: progress per cell, cache by content, located errors.
+
+kernel_env(root, max_epochs)         environment of the kernel (quiet TF, 2 threads, plots)
+cache_key(nb, files, max_epochs)     hash of the code + shim + pins + epoch cap
+run(nb, cwd, env, timeout, report)   executed copy; raises CellFailure on the first error
+
+nbformat and nbclient are imported by run() only: their import takes seconds (jsonschema), and
+a cached build needs neither.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from book.notebook import code_cell
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+THREADS = "2"
+# Environment of every kernel that executes the book (build.py execute, nbval): forced values,
+# then defaults a user's environment may override. OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads
+# sleep instead of spinning (spinning made PyTorch up to 100x slower beside a busy process).
+KERNEL_FORCED = {"D2L_PLOT": "final", "TF_CPP_MIN_LOG_LEVEL": "2"}
+KERNEL_DEFAULTS = {
+    "PYTHONHASHSEED": "0",
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "TF_NUM_INTEROP_THREADS": "1",
+    # Not MXNET_CPU_WORKER_NTHREADS: with 2 workers and OMP_NUM_THREADS=2, MXNet 1.9.1 hangs in
+    # the backward pass of np.dot.
+    **dict.fromkeys(
+        ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"),
+        THREADS,
+    ),
+}
+SEED = {
+    "pytorch": "import torch\ntorch.manual_seed(0)",
+    "tensorflow": "import tensorflow as tf\ntf.random.set_seed(0)",
+    "mxnet": "import mxnet\nmxnet.random.seed(0)",
+}
+
+
+class CellFailure(Exception):
+    """A cell raised (or timed out): where it comes from in the chapter, and the traceback."""
+
+    def __init__(self, source: str, line: int, framework: str, traceback: str) -> None:
+        self.source, self.line, self.framework, self.traceback = source, line, framework, traceback
+        super().__init__(f"{source}:{line}: cell failed ({framework})\n{traceback}")
+
+
+def kernel_env(
+    root: Path, max_epochs: int | None, base: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The kernel's environment: the shim importable, quiet TensorFlow, final plots only."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
+    env.update(KERNEL_FORCED)
+    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    for name, value in KERNEL_DEFAULTS.items():
+        env.setdefault(name, value)
+    if max_epochs is not None:
+        env["D2L_MAX_EPOCHS"] = str(max_epochs)
+    else:
+        env.pop("D2L_MAX_EPOCHS", None)
+    return env
+
+
+def cache_key(nb: dict[str, Any], files: Iterable[Path], max_epochs: int | None) -> str:
+    """Same code, same shim and pins, same epoch cap -> same key (outputs are not hashed)."""
+    digest = hashlib.sha256()
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    digest.update(json.dumps([nb["metadata"].get("d2l", {}), code, max_epochs]).encode())
+    for file in sorted(files):
+        if file.is_file():
+            digest.update(str(file.name).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def dependency_files(root: Path, shim_dir: Path) -> list[Path]:
+    return sorted(shim_dir.rglob("*.py")) + [root / "requirements" / "lock.txt"]
+
+
+def with_seed(nb: dict[str, Any], framework: str) -> dict[str, Any]:
+    """A copy with a seeding cell first (for reference outputs)."""
+    seeded = copy.deepcopy(nb)
+    code = f"import random\nimport numpy\nrandom.seed(0)\nnumpy.random.seed(0)\n{SEED[framework]}"
+    seeded["cells"].insert(0, {**code_cell(code, {}), "id": "d2l-seed"})
+    return seeded
+
+
+def run(
+    nb: dict[str, Any],
+    cwd: Path,
+    env: dict[str, str],
+    timeout: int,
+    report: Callable[[int, int, float], None] | None = None,
+) -> Any:
+    """Execute a copy of `nb`; report(i, n, seconds) after each code cell."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    executed = nbformat.reads(json.dumps(nb), as_version=4)  # joins lines of sources
+    code_cells = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"]
+    current: dict[str, Any] = {"index": 0, "start": time.monotonic()}
+
+    def started(cell: Any, cell_index: int) -> None:
+        current.update(index=cell_index, start=time.monotonic())
+
+    def completed(cell: Any, cell_index: int, execute_reply: Any = None) -> None:
+        if report and cell.cell_type == "code":
+            report(
+                code_cells.index(cell_index) + 1,
+                len(code_cells),
+                time.monotonic() - current["start"],
+            )
+
+    client = NotebookClient(
+        executed,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+        record_timing=False,
+        on_cell_execute=started,
+        on_cell_executed=completed,  # on_cell_complete fires when the request is sent
+    )
+    try:
+        client.execute(env=env)
+    except (CellExecutionError, CellTimeoutError) as err:
+        cell = executed.cells[current["index"]]
+        where = cell.metadata.get("d2l", {})
+        framework = executed.metadata.get("d2l", {}).get("framework", "?")
+        text = ANSI.sub("", str(err))
+        if isinstance(err, CellTimeoutError):
+            text = f"timed out after {timeout} s\n{text}"
+        raise CellFailure(where.get("source", "?"), where.get("line", 0), framework, text) from None
+    return executed
+
+
+def check_outputs(executed: Any) -> dict[str, dict[str, Any]]:
+    """{key: {"code": first line, "outputs": [...]}} of the output="check" cells, normalized."""
+    out: dict[str, dict[str, Any]] = {}
+    for cell in executed.cells:
+        key = cell.get("metadata", {}).get("d2l", {}).get("key")
+        if cell.cell_type != "code" or not key:
+            continue
+        outputs = []
+        for o in cell.outputs:
+            o = {k: v for k, v in o.items() if k != "metadata"}
+            if o["output_type"] == "execute_result":
+                o["execution_count"] = None
+                o["metadata"] = {}
+            if o["output_type"] == "display_data":
+                o["metadata"] = {}
+            outputs.append(o)
+        out[key] = {"code": cell.source.split("\n", 1)[0], "outputs": outputs}
+    return out

@@ -1,0 +1,232 @@
+"""One notebook per framework from a parsed chapter; deterministic bytes, atomic writes.
+
+    build(section, framework, index, references) -> (notebook, images to copy)
+    dumps(notebook) -> str                    same input, same bytes
+    write_atomic(path, text)                  temp file + os.replace; untouched when equal
+
+Every cell has metadata `d2l: {source, line}` (the chapter line, for error reports); a cell
+marked output="check" also has `d2l.key` (hash of its code), the key of its reference outputs
+in `<chapter dir>/outputs/<stem>.<framework>.json`, which are put into the cell for nbval.
+Cell ids are hashes of the content (plus a counter for duplicates).
+
+Notebooks are plain dicts in nbformat 4.5 (importing nbformat costs over a second here because
+of jsonschema's format checkers; the tests run nbformat.validate on every generated notebook).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from book import DISPLAY_NAME, PROJECT_GIT_URL, SHIM_MODULE
+from book.branches import select
+from book.roles import Index, convert
+from book.source import Code, Line, Prose, Section
+
+TAGS = {"check": ["nbval-check-output"], "ignore": ["nbval-ignore-output"]}
+
+HEADER = """\
+*Notebook généré à partir de `{source}` ({name}) : ne le modifiez pas, vos modifications \
+seraient perdues. Modifiez le chapitre, puis lancez `python build.py notebooks`.*
+
+*Generated from `{source}` ({name}): edit the chapter, not this notebook.*"""
+
+SETUP = """\
+# Mise en place. Dans Jupyter : utilisez l'environnement du livre (`make venv`).
+# Sur Colab seulement, cette cellule installe la bibliothèque du livre.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    SHIM = "{spec}"
+    command = [sys.executable, "-m", "pip", "install", "-q", SHIM]
+    subprocess.run(command, check=True)"""
+
+
+def cell_key(code: str, seen: dict[str, int] | None = None) -> str:
+    """Stable key of a code cell: the hash of its (framework-resolved) code.
+
+    With ``seen`` (hash -> count so far, updated here), the n-th cell with the same code gets
+    the suffix ``-n`` (n >= 2), so identical cells keep separate reference outputs.
+    """
+    key = hashlib.sha1(code.encode("utf-8")).hexdigest()[:16]
+    if seen is None:
+        return key
+    seen[key] = seen.get(key, 0) + 1
+    return key if seen[key] == 1 else f"{key}-{seen[key]}"
+
+
+def references_file(section: Section, framework: str) -> Path:
+    return section.file.parent / "outputs" / f"{section.stem}.{framework}.json"
+
+
+def load_references(file: Path) -> dict[str, list[dict[str, Any]]]:
+    """{key: outputs} from a reference file; {} when there is none."""
+    if not file.is_file():
+        return {}
+    data = json.loads(file.read_text(encoding="utf-8"))
+    return {key: cell["outputs"] for key, cell in data["cells"].items()}
+
+
+def dumps_references(cells: dict[str, dict[str, Any]]) -> str:
+    return (
+        json.dumps({"format": 1, "cells": cells}, indent=1, sort_keys=True, ensure_ascii=False)
+        + "\n"
+    )
+
+
+Notebook = dict[str, Any]
+
+
+def markdown_cell(source: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {"cell_type": "markdown", "id": "", "metadata": metadata, "source": source}
+
+
+def code_cell(source: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "",
+        "metadata": metadata,
+        "outputs": [],
+        "source": source,
+    }
+
+
+def _meta(section: Section, line: int, **extra: Any) -> dict[str, Any]:
+    return {"d2l": {"source": section.path, "line": line, **extra}}
+
+
+def build(
+    section: Section,
+    framework: str,
+    idx: Index,
+    references: dict[str, list[dict[str, Any]]] | None = None,
+) -> tuple[Notebook, list[tuple[Path, str]]]:
+    """The notebook of `section` for `framework` (branches resolved, roles converted)."""
+    name = DISPLAY_NAME[framework]
+    spec = f"d2l-shim[{SHIM_MODULE[framework]}] @ git+{PROJECT_GIT_URL}"
+    cells = [
+        markdown_cell(HEADER.format(source=section.path, name=name), metadata=_meta(section, 1)),
+        code_cell(SETUP.replace("{spec}", spec), metadata=_meta(section, 1)),
+    ]
+    images: list[tuple[Path, str]] = []
+    pending: list[Line] = []
+
+    def flush() -> None:
+        lines = [
+            ln
+            for k, ln in enumerate(pending)
+            if ln.verbatim or ln.text.strip() or k == 0 or pending[k - 1].text.strip()
+        ]
+        text, found = convert(lines, section, idx)
+        images.extend(found)
+        start = next((ln.number for ln in pending if ln.text.strip()), None)
+        pending.clear()
+        if text.strip() and start is not None:
+            cells.append(markdown_cell(text.strip("\n"), metadata=_meta(section, start)))
+
+    seen_keys: dict[str, int] = {}
+    for block in section.blocks:
+        if framework not in block.frameworks:
+            continue
+        if isinstance(block, Prose):
+            if pending and block.lines:
+                pending.append(Line(block.lines[0].number, ""))
+            pending.extend(block.lines)
+            continue
+        assert isinstance(block, Code)
+        flush()
+        code = select(block.code, framework)
+        if not code.strip():
+            continue
+        extra: dict[str, Any] = {}
+        if block.output == "check":
+            extra["key"] = cell_key(code, seen_keys)
+        cell = code_cell(code, metadata=_meta(section, block.code_line, **extra))
+        if block.output:
+            cell["metadata"]["tags"] = TAGS[block.output]
+        if block.output == "check" and references and extra["key"] in references:
+            cell["outputs"] = references[extra["key"]]
+            # nbval skips cells that look unrun: number it like a run from the top.
+            cell["execution_count"] = sum(c["cell_type"] == "code" for c in cells)
+        cells.append(cell)
+    flush()
+    _set_ids(cells)
+    nb = {
+        "cells": cells,
+        "metadata": {
+            "d2l": {"source": section.path, "framework": framework},
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    return nb, images
+
+
+def _set_ids(cells: list[dict[str, Any]]) -> None:
+    seen: dict[str, int] = {}
+    for cell in cells:
+        text = f"{cell['cell_type']}\0{cell['source']}"
+        digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+        seen[digest] = seen.get(digest, 0) + 1
+        cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+
+
+def _split(text: Any) -> Any:
+    """Multi-line strings as lists of lines, as nbformat writes them."""
+    if isinstance(text, str) and "\n" in text:
+        return text.splitlines(keepends=True)
+    return text
+
+
+def _for_disk(nb: Notebook) -> Notebook:
+    cells = []
+    for cell in nb["cells"]:
+        cell = {**cell, "source": _split(cell["source"])}
+        if "outputs" in cell:
+            cell["outputs"] = [_split_output(o) for o in cell["outputs"]]
+        cells.append(cell)
+    return {**nb, "cells": cells}
+
+
+def _split_output(output: dict[str, Any]) -> dict[str, Any]:
+    output = dict(output)
+    if "text" in output:
+        output["text"] = _split(output["text"])
+    if "data" in output:
+        output["data"] = {
+            k: _split(v) if k.startswith("text/") or k.endswith("+xml") else v
+            for k, v in output["data"].items()
+        }
+    return output
+
+
+def dumps(nb: Notebook) -> str:
+    """JSON text of a notebook as nbformat writes it: sorted keys, one-space indent."""
+    return json.dumps(_for_disk(nb), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: Path, data: str | bytes) -> bool:
+    """Write through a temp file and os.replace; return False when the file was already equal."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.is_file() and path.read_bytes() == raw:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

@@ -1,0 +1,192 @@
+"""d2l roles -> plain Jupyter Markdown, numbered across the book.
+
+    index(sections)                     -> Index: every label, numbered; duplicate labels
+    check(section, index)               -> problems: dangling :numref:/:eqref:, missing images
+    convert(lines, section, index)      -> (markdown, images to copy)
+
+Numbers: section N is the N-th chapter file of the book; its headings are N, N.1, N.1.1;
+figures, tables and equations are N.1, N.2, ... in the order of the file.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from book import Problem
+from book.source import Line, Prose, Section
+
+LABEL = re.compile(r"^\s*:label:`([^`]+)`\s*$")
+EQLABEL = re.compile(r"^\s*:eqlabel:`([^`]+)`\s*$")
+NUMREF = re.compile(r":numref:`([^`]+)`")
+EQREF = re.compile(r":eqref:`([^`]+)`")
+CITE = re.compile(r":cite:`([^`]+)`")
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^(#{1,6})\s+\S")
+WORD = {"section": "Section", "figure": "Figure", "table": "Tableau", "equation": "Équation"}
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # section, figure, table, equation
+    number: str
+    stem: str  # notebook name (chapter file stem)
+    path: str
+    line: int
+    caption: str = ""
+
+
+@dataclass
+class Index:
+    targets: dict[str, Target] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _prose_lines(section: Section) -> list[Line]:
+    return [ln for b in section.blocks if isinstance(b, Prose) for ln in b.lines if not ln.verbatim]
+
+
+def index(sections: list[Section]) -> Index:
+    """Number every :label: and :eqlabel: of the book (sections in book order)."""
+    out = Index()
+    for n, section in enumerate(sections, start=1):
+        counts = {"figure": 0, "table": 0, "equation": 0}
+        heads = [0] * 6
+        previous = ""
+        for ln in _prose_lines(section):
+            text = ln.text
+            head = HEADING.match(text)
+            if head:
+                level = len(head.group(1))
+                heads[level - 1] += 1
+                heads[level:] = [0] * (6 - level)
+            label = LABEL.match(text)
+            eqlabel = EQLABEL.match(text)
+            if label or eqlabel:
+                name = (label or eqlabel).group(1)  # type: ignore[union-attr]
+                kind, caption = _kind(previous, bool(eqlabel))
+                if kind == "section":
+                    parts = [str(n)] + [str(h) for h in heads[1:] if h]
+                    number = ".".join(parts)
+                else:
+                    counts[kind] += 1
+                    number = f"{n}.{counts[kind]}"
+                if name in out.targets:
+                    first = out.targets[name]
+                    msg = f"duplicate label '{name}' (first at {first.path}:{first.line})"
+                    out.problems.append(Problem(section.path, ln.number, msg))
+                else:
+                    target = Target(kind, number, section.stem, section.path, ln.number, caption)
+                    out.targets[name] = target
+            if text.strip():
+                previous = text
+    return out
+
+
+def _kind(previous: str, equation: bool) -> tuple[str, str]:
+    if equation:
+        return "equation", ""
+    image = IMAGE.search(previous)
+    if image and previous.strip().startswith("!["):
+        return "figure", image.group(1)
+    if previous.lstrip().startswith("|"):
+        return "table", ""
+    return "section", ""
+
+
+def check(section: Section, idx: Index) -> list[Problem]:
+    """Dangling references, missing images, misplaced :eqlabel: of one section."""
+    problems = [p for p in idx.problems if p.path == section.path]
+    previous = ""
+    for ln in _prose_lines(section):
+        for role, regex in (("numref", NUMREF), ("eqref", EQREF)):
+            for name in regex.findall(ln.text):
+                if name not in idx.targets:
+                    msg = f":{role}:`{name}` refers to no :label: or :eqlabel: in the book"
+                    problems.append(Problem(section.path, ln.number, msg))
+        for _caption, src in IMAGE.findall(ln.text):
+            if not _is_url(src) and not (section.file.parent / src).is_file():
+                problems.append(Problem(section.path, ln.number, f"image not found: {src}"))
+        if EQLABEL.match(ln.text) and not previous.rstrip().endswith("$$"):
+            msg = ":eqlabel: must follow a $$...$$ equation"
+            problems.append(Problem(section.path, ln.number, msg))
+        if ln.text.strip():
+            previous = ln.text
+    return problems
+
+
+def _is_url(src: str) -> bool:
+    return "://" in src or src.startswith("data:")
+
+
+def image_dest(src: str) -> str:
+    """Where an image goes next to the notebooks (relative, POSIX)."""
+    norm = posixpath.normpath(src)
+    return norm if not norm.startswith("..") else "img/" + posixpath.basename(norm)
+
+
+def _link(name: str, target: Target, stem: str) -> str:
+    where = f"#{name}" if target.stem == stem else f"{target.stem}.ipynb#{name}"
+    if target.kind == "equation":
+        return f"[({target.number})]({where})"
+    return f"[{WORD[target.kind]} {target.number}]({where})"
+
+
+def convert(lines: list[Line], section: Section, idx: Index) -> tuple[str, list[tuple[Path, str]]]:
+    """Rewrite roles of prose lines; return Markdown and the images (source, dest) to copy."""
+    out: list[str] = []
+    images: list[tuple[Path, str]] = []
+    stem = section.stem
+
+    def ref(match: re.Match[str]) -> str:
+        name = match.group(1)
+        target = idx.targets.get(name)
+        return _link(name, target, stem) if target else match.group(0)
+
+    def image(match: re.Match[str]) -> str:
+        caption, src = match.groups()
+        if _is_url(src):
+            return match.group(0)
+        dest = image_dest(src)
+        images.append((section.file.parent / src, dest))
+        return f"![{caption}]({dest})"
+
+    for ln in lines:
+        text = ln.text
+        if ln.verbatim:
+            out.append(text)
+            continue
+        label = LABEL.match(text) or EQLABEL.match(text)
+        if label:
+            name = label.group(1)
+            target = idx.targets.get(name)
+            anchor = f'<a id="{name}"></a>'
+            if target and target.kind == "equation":
+                _tag_equation(out, target.number)
+            if target and target.kind in ("figure", "table"):
+                caption = f" : {target.caption}" if target.caption else ""
+                anchor += f"\n\n*{WORD[target.kind]} {target.number}*{caption}"
+            out.append(anchor)
+            continue
+        text = NUMREF.sub(ref, text)
+        text = EQREF.sub(ref, text)
+        text = CITE.sub(lambda m: f"[{m.group(1)}]", text)
+        text = IMAGE.sub(image, text)
+        out.append(text)
+    return "\n".join(out), images
+
+
+def _tag_equation(out: list[str], number: str) -> None:
+    """Insert \\tag{number} before the closing $$ of the last equation."""
+    for k in range(len(out) - 1, -1, -1):
+        line = out[k].rstrip()
+        if line.endswith("$$"):
+            body = line[:-2].rstrip()
+            out[k] = f"{body} \\tag{{{number}}}$$" if body and body != "$$" else line
+            if not body or body == "$$":
+                out[k] = f"\\tag{{{number}}}\n{line}"
+            return
+        if line:
+            return

@@ -1,0 +1,150 @@
+"""`#@save` code in a chapter must be the shim's code (like transformers' check_copies).
+
+    compare(code, shim_sources, module_name) -> list of (code line, message with a diff)
+
+Compared on the parsed code (`ast.dump`): comments and formatting do not count, docstrings do
+(they are code the reader sees). `d2l.Name` and `Name` are the same (the shim module is `d2l`).
+A function decorated `@d2l.add_to_class(Cls)` is compared with method `Cls.name` of the shim,
+decorator removed; a class may have more methods in the shim when the chapter adds them with
+add_to_class in other `#@save` cells of the same section.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from pathlib import Path
+
+Defn = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+class _Normalize(ast.NodeTransformer):
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if isinstance(node.value, ast.Name) and node.value.id == "d2l":
+            return ast.copy_location(ast.Name(id=node.attr, ctx=node.ctx), node)
+        return self.generic_visit(node)
+
+
+def _norm(node: ast.AST) -> ast.AST:
+    return _Normalize().visit(ast.parse(ast.unparse(node)).body[0])
+
+
+def _dump(node: ast.AST) -> str:
+    return ast.dump(_norm(node))
+
+
+def _added_to(node: ast.AST) -> str | None:
+    """`@d2l.add_to_class(Cls)` / `@add_to_class(Cls)` -> 'Cls'."""
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return None
+    for deco in node.decorator_list:
+        if (
+            isinstance(deco, ast.Call)
+            and (getattr(deco.func, "attr", None) or getattr(deco.func, "id", None))
+            == "add_to_class"
+            and deco.args
+            and isinstance(deco.args[0], ast.Name | ast.Attribute)
+        ):
+            arg = deco.args[0]
+            return arg.attr if isinstance(arg, ast.Attribute) else arg.id  # type: ignore[union-attr]
+    return None
+
+
+def _strip_decorator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+    copy = ast.parse(ast.unparse(node)).body[0]
+    copy.decorator_list = [d for d in copy.decorator_list if _added_to_deco(d) is None]  # type: ignore[attr-defined]
+    return copy
+
+
+def _added_to_deco(deco: ast.expr) -> str | None:
+    fake = ast.FunctionDef(name="f", args=None, body=[], decorator_list=[deco])  # type: ignore[call-arg]
+    return _added_to(fake)
+
+
+def shim_definitions(shim_dir: Path, module: str) -> tuple[dict[str, Defn], dict[str, str]]:
+    """Top-level classes/functions of d2l_shim/<module>.py and d2l_shim/_common/*.py."""
+    # The framework module wins over _common; in a file the last definition wins (as in Python).
+    files = [*sorted((shim_dir / "_common").glob("*.py")), shim_dir / f"{module}.py"]
+    found: dict[str, Defn] = {}
+    where: dict[str, str] = {}
+    for file in files:
+        if not file.is_file():
+            continue
+        tree = ast.parse(file.read_text(encoding="utf-8"), str(file))
+        for node in tree.body:
+            if isinstance(node, Defn):
+                found[node.name] = node
+                where[node.name] = file.name if file.parent == shim_dir else f"_common/{file.name}"
+    return found, where
+
+
+def _diff(chapter: ast.AST, shim: ast.AST, label: str) -> str:
+    a = ast.unparse(_norm(shim)).splitlines()
+    b = ast.unparse(_norm(chapter)).splitlines()
+    lines = difflib.unified_diff(a, b, f"shim {label}", "chapter", lineterm="", n=2)
+    return "\n".join(lines)
+
+
+def _methods(cls: ast.ClassDef) -> dict[str, ast.stmt]:
+    return {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def compare(
+    cells: list[tuple[int, str]], shim: dict[str, Defn], where: dict[str, str], module: str
+) -> list[tuple[int, str]]:
+    """cells: (chapter line of the code, code) of the #@save cells of one section/framework."""
+    problems: list[tuple[int, str]] = []
+    defs: list[tuple[int, Defn]] = []
+    for first, code in cells:
+        try:
+            tree = ast.parse(_mask(code))
+        except SyntaxError as err:
+            problems.append((first + (err.lineno or 1) - 1, f"syntax error: {err.msg}"))
+            continue
+        defs += [(first + n.lineno - 1, n) for n in tree.body if isinstance(n, Defn)]
+    added: dict[str, set[str]] = {}
+    for _line, node in defs:
+        cls = _added_to(node)
+        if cls:
+            added.setdefault(cls, set()).add(node.name)
+    for line, node in defs:
+        cls = _added_to(node)
+        if cls:
+            target = shim.get(cls)
+            method = _methods(target).get(node.name) if isinstance(target, ast.ClassDef) else None
+            if method is None:
+                problems.append((line, f"#@save {cls}.{node.name} is not in d2l_shim/{module}.py"))
+            elif _dump(_strip_decorator(node)) != _dump(method):  # type: ignore[arg-type]
+                diff = _diff(_strip_decorator(node), method, f"{where[cls]}:{cls}.{node.name}")  # type: ignore[arg-type]
+                problems.append((line, f"#@save {cls}.{node.name} differs from the shim:\n{diff}"))
+            continue
+        target = shim.get(node.name)
+        if target is None:
+            problems.append(
+                (line, f"#@save {node.name} is not in d2l_shim/{module}.py (nor _common/)")
+            )
+            continue
+        label = f"{where[node.name]}:{node.name}"
+        if isinstance(node, ast.ClassDef) and isinstance(target, ast.ClassDef):
+            # Methods added later with add_to_class may already be in the shim's class.
+            extra = added.get(node.name, set())
+            trimmed = ast.parse(ast.unparse(target)).body[0]
+            trimmed.body = [  # type: ignore[attr-defined]
+                s
+                for s in trimmed.body  # type: ignore[attr-defined]
+                if not (isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) and s.name in extra)
+            ] or [ast.Pass()]
+            target = trimmed  # type: ignore[assignment]
+        if _dump(node) != _dump(target):
+            problems.append(
+                (line, f"#@save {node.name} differs from the shim:\n{_diff(node, target, label)}")
+            )
+    return problems
+
+
+def _mask(code: str) -> str:
+    """IPython magics -> `pass` so the cell parses."""
+    return "\n".join(
+        line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip()[:1] in ("%", "!") else line
+        for line in code.split("\n")
+    )

@@ -1,0 +1,237 @@
+"""Build the book: chapters/*.md -> notebooks per framework -> executed notebooks -> pages.
+
+    python build.py check      [SECTIONS] [--framework F]   validate, write nothing
+    python build.py notebooks  [SECTIONS] [--framework F]   _build/notebooks/<framework>/<x>.ipynb
+    python build.py list       [SECTIONS] [--framework F]   notebook paths (generated if stale)
+    python build.py execute    [SECTIONS] [--framework F]   _build/executed/<framework>/ (cached)
+    python build.py outputs    [SECTIONS] [--framework F]   chapters/outputs/<stem>.<framework>.json
+    python build.py all        [SECTIONS] [--framework F]   execute, then pages (book/pages.py)
+
+SECTIONS are chapter files (default: every chapters/*.md; a draft elsewhere works too).
+Problems are printed as `FILE:LINE: message`; the exit status is 1 when there is any error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from book import FRAMEWORKS, BuildError, Problem, chapter_files, roles
+from book.check import check_section
+from book.notebook import (
+    build,
+    dumps,
+    dumps_references,
+    load_references,
+    references_file,
+    write_atomic,
+)
+from book.source import Section, load
+
+if TYPE_CHECKING:
+    from book.execute import CellFailure
+
+ROOT = Path(__file__).resolve().parent
+COMMANDS = ("check", "notebooks", "list", "execute", "outputs", "all")
+
+
+@dataclass
+class Book:
+    sections: list[Section]  # the selected ones
+    index: roles.Index
+    frameworks: tuple[str, ...]
+    out: Path
+
+
+def shown(file: Path) -> str:
+    """Path as written in messages and metadata: relative to the project when inside it."""
+    file = file.resolve()
+    return file.relative_to(ROOT).as_posix() if file.is_relative_to(ROOT) else str(file)
+
+
+def say(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def prepare(args: argparse.Namespace) -> tuple[Book | None, list[Problem]]:
+    """Load and check the selected sections; Book is None when there is any error."""
+    chapters = Path(args.chapters)
+    book_files = [p.resolve() for p in chapter_files(chapters)]
+    selected = [Path(s).resolve() for s in args.sections] or list(book_files)
+    if not selected:
+        say(f"no chapter in {chapters}/")
+    book_files += [f for f in selected if f not in book_files]
+    problems: list[Problem] = []
+    loaded: dict[Path, Section] = {}
+    for file in book_files:
+        if not file.is_file():
+            problems.append(Problem(shown(file), 0, "no such chapter file"))
+            continue
+        try:
+            loaded[file] = load(file, shown(file))
+        except BuildError as err:
+            if file in selected:
+                problems += err.problems
+    idx = roles.index(list(loaded.values()))
+    frameworks = FRAMEWORKS if args.framework == "all" else (args.framework,)
+    sections = [loaded[f] for f in selected if f in loaded]
+    for section in sections:
+        problems += check_section(section, idx, frameworks, Path(args.shim))
+    problems = sorted(set(problems))
+    if any(not p.warning for p in problems):
+        return None, problems
+    return Book(sections, idx, frameworks, Path(args.out)), problems
+
+
+def notebook_path(book: Book, section: Section, framework: str, kind: str = "notebooks") -> Path:
+    return book.out / kind / framework / f"{section.stem}.ipynb"
+
+
+def write_notebooks(book: Book) -> list[Path]:
+    """Generate every notebook (unchanged files are not touched); return their paths."""
+    paths, written = [], 0
+    for section in book.sections:
+        for fw in book.frameworks:
+            refs = load_references(references_file(section, fw))
+            nb, images = build(section, fw, book.index, refs)
+            path = notebook_path(book, section, fw)
+            written += write_atomic(path, dumps(nb))
+            for src, dest in images:
+                write_atomic(path.parent / dest, src.read_bytes())
+            paths.append(path)
+    say(f"notebooks: {written} written, {len(paths) - written} unchanged ({book.out}/notebooks)")
+    return paths
+
+
+def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
+    """Run the notebooks that changed since their last run; 1 when a cell failed."""
+    from book.execute import CellFailure, cache_key, dependency_files, kernel_env, run
+
+    env = kernel_env(ROOT, args.max_epochs)
+    deps = dependency_files(ROOT, Path(args.shim))
+    failed = 0
+    for path in paths:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        meta = nb["metadata"]["d2l"]
+        key = cache_key(nb, deps, args.max_epochs)
+        target = book.out / "executed" / meta["framework"] / path.name
+        if target.is_file():
+            old = json.loads(target.read_text(encoding="utf-8"))
+            if old["metadata"].get("d2l", {}).get("cache_key") == key:
+                say(f"{meta['source']} {meta['framework']}: unchanged, cached ({target})")
+                continue
+        start = time.monotonic()
+
+        def report(i: int, n: int, seconds: float, meta: dict = meta, start: float = start) -> None:
+            total = time.monotonic() - start
+            where = f"{meta['source']} {meta['framework']}"
+            say(f"{where} cell {i}/{n} {seconds:.1f}s (total {total:.1f}s)")
+
+        try:
+            executed = run(nb, path.parent, env, args.timeout, report)
+        except CellFailure as err:
+            say(failure(err))
+            failed += 1
+            continue
+        executed.metadata["d2l"]["cache_key"] = key
+        for image in path.parent.rglob("*"):
+            if image.is_file() and image.suffix != ".ipynb":
+                write_atomic(target.parent / image.relative_to(path.parent), image.read_bytes())
+        write_atomic(target, dumps(executed))
+    return 1 if failed else 0
+
+
+def failure(err: CellFailure) -> str:
+    return f"{err.source}:{err.line}: error: cell failed ({err.framework})\n{err.traceback}"
+
+
+def outputs(book: Book, args: argparse.Namespace) -> int:
+    """Execute seeded, store the outputs of output="check" cells as reference outputs."""
+    from book.execute import CellFailure, check_outputs, kernel_env, run, with_seed
+
+    epochs = 1 if args.max_epochs is None else args.max_epochs
+    env = kernel_env(ROOT, epochs)
+    failed = 0
+    write_notebooks(book)  # the folder the kernels run in, with the images
+    for section in book.sections:
+        for fw in book.frameworks:
+            nb, _ = build(section, fw, book.index)
+            if not any(c["metadata"]["d2l"].get("key") for c in nb["cells"]):
+                continue
+            path = notebook_path(book, section, fw)
+            say(f"{section.path} {fw}: executing for reference outputs")
+            try:
+                executed = run(with_seed(nb, fw), path.parent, env, args.timeout)
+            except CellFailure as err:
+                say(failure(err))
+                failed += 1
+                continue
+            file = references_file(section, fw)
+            write_atomic(file, dumps_references(check_outputs(executed)))
+            say(f"{section.path} {fw}: reference outputs in {shown(file)}")
+    write_notebooks(book)
+    return 1 if failed else 0
+
+
+def pages(book: Book) -> int:
+    if importlib.util.find_spec("book.pages") is None:
+        say("pages: not built (book/pages.py missing)")
+        return 0
+    module = importlib.import_module("book.pages")
+    module.render(book.out / "executed", book.out / "site")
+    say(f"pages: {book.out}/site")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("command", choices=COMMANDS)
+    p.add_argument("sections", nargs="*", help="chapter files (default: chapters/*.md)")
+    p.add_argument("--framework", choices=(*FRAMEWORKS, "all"), default="all")
+    p.add_argument("--out", default="_build", help="output folder (default: _build)")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    p.add_argument(
+        "--max-epochs", type=int, default=None, help="sets D2L_MAX_EPOCHS for the kernel"
+    )
+    p.add_argument("--chapters", default=str(ROOT / "chapters"), help=argparse.SUPPRESS)
+    p.add_argument("--shim", default=str(ROOT / "d2l_shim"), help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_intermixed_args(argv)
+    book, problems = prepare(args)
+    for problem in problems:
+        say(problem)
+    if book is None:
+        errors = sum(not p.warning for p in problems)
+        say(f"check: {errors} error(s); nothing written")
+        return 1
+    if args.command == "check":
+        say(f"check: {len(book.sections)} section(s) OK")
+        return 0
+    if args.command == "outputs":
+        return outputs(book, args)
+    paths = write_notebooks(book)
+    if args.command == "list":
+        print("\n".join(str(p) for p in paths))
+        return 0
+    if args.command in ("execute", "all"):
+        status = execute(book, args, paths)
+        if status or args.command == "execute":
+            return status
+        return pages(book)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,425 @@
+"""build.py and book/: pure functions on inline Markdown, the malformed-chapter corpus, rebuilds.
+
+No kernel here (see test_build_exec.py): the whole file runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import build
+from book import BuildError, roles
+from book.branches import BranchError, select
+from book.notebook import build as build_notebook
+from book.notebook import cell_key, dumps, write_atomic
+from book.savecheck import compare, shim_definitions
+from book.source import Code, Prose, parse
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CHAPTERS = FIXTURES / "chapters"
+SHIM = FIXTURES / "shim"
+
+
+def run_main(args: list[str], chapters: Path = CHAPTERS, shim: Path = SHIM) -> int:
+    return build.main([*args, "--chapters", str(chapters), "--shim", str(shim)])
+
+
+def notebook(text: str, framework: str = "pytorch", name: str = "x.md") -> dict:
+    section = parse(text, name)
+    nb, _ = build_notebook(section, framework, roles.index([section]))
+    return nb
+
+
+# --- source: cells, tabs, fences ---------------------------------------------------------
+
+
+def test_parse_splits_prose_code_and_tab_blocks():
+    text = "\n".join(
+        [
+            "# T",  # 1
+            "```{.python .input}",  # 2
+            "%load_ext d2lbook.tab",  # 3
+            "tab.interact_select(['mxnet', 'pytorch', 'tensorflow'])",
+            "```",
+            ":begin_tab:`pytorch`",  # 6
+            "Torch only.",  # 7
+            ":end_tab:",
+            '```{.python .input  n=2 output="check"}',  # 9
+            "%%tab mxnet, pytorch",
+            "",
+            "x = 1",  # 12
+            "```",
+            "```bash",  # 14
+            "ls",
+            "```",
+        ]
+    )
+    blocks = parse(text, "x.md").blocks
+    assert [type(b) for b in blocks] == [Prose, Prose, Code, Prose]
+    assert blocks[1].frameworks == ("pytorch",) and blocks[1].lines[0].number == 7
+    code = blocks[2]
+    assert (code.code, code.code_line, code.output) == ("x = 1", 12, "check")
+    assert code.frameworks == ("pytorch", "mxnet")
+    assert [ln.verbatim for ln in blocks[3].lines] == [True, True, True]
+
+
+def test_tab_all_and_save_flag():
+    (code,) = parse("```{.python .input}\n%%tab all\n#@save\ndef f(): pass\n```", "x.md").blocks
+    assert code.frameworks == ("pytorch", "tensorflow", "mxnet") and code.save
+
+
+# --- branches: ast-based tab.selected ------------------------------------------------------
+
+BRANCHY = """\
+import x
+if tab.selected('pytorch'):
+    # torch comment
+    a = 1
+    if tab.selected('mxnet'):
+        b = 2
+    else:
+        b = 3  # kept
+elif tab.selected('tensorflow', 'mxnet'):
+    a = 2
+else:
+    a = 3
+def f():
+    if tab.selected('mxnet'):
+        return 1
+    return 2
+def g():
+    if tab.selected('jax' if False else 'mxnet'): return 5
+"""
+
+
+@pytest.mark.parametrize(
+    ("framework", "expected"),
+    [
+        ("pytorch", "import x\n# torch comment\na = 1\nb = 3  # kept\ndef f():\n    return 2"),
+        ("tensorflow", "import x\na = 2\ndef f():\n    return 2"),
+        ("mxnet", "import x\na = 2\ndef f():\n    return 1\n    return 2"),
+    ],
+)
+def test_select_keeps_branch_dedented_with_comments(framework, expected):
+    code = BRANCHY.split("def g")[0].rstrip()
+    assert select(code, framework) == expected
+
+
+def test_select_one_liner_and_empty_block_gets_pass():
+    code = "def g():\n    if tab.selected('mxnet'): return 5\n"
+    assert select(code, "mxnet") == "def g():\n    return 5"
+    assert select(code, "pytorch") == "def g():\n    pass"
+    assert select("if tab.selected('mxnet'):\n    x = 1", "pytorch") == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "line", "fragment"),
+    [
+        ("a = 1\nx = 1 if tab.selected('mxnet') else 2", 2, "whole condition"),
+        ("if tab.selected('mxnet') and ok:\n    pass", 1, "whole condition"),
+        ("if not tab.selected('mxnet'):\n    pass", 1, "whole condition"),
+        ("if tab.selected('jax'):\n    pass", 1, "unknown framework 'jax'"),
+        ("if tab.selected('mxnet'):\n    a = 1\nelif ok:\n    b = 1", 3, "elif mixes"),
+        ("if tab.selected(name):\n    pass", 1, "string literals"),
+    ],
+)
+def test_select_errors_have_lines(code, line, fragment):
+    with pytest.raises(BranchError) as err:
+        select(code, "pytorch")
+    assert err.value.line == line and fragment in err.value.message
+
+
+# --- roles ---------------------------------------------------------------------------------
+
+
+def test_roles_number_link_and_tag():
+    text = (
+        "# S\n:label:`sec_s`\n\n$$a = b$$\n:eqlabel:`eq_a`\n\n"
+        "See :numref:`sec_s`, :eqref:`eq_a` and :numref:`sec_other`.\n"
+    )
+    other = parse("# O\n:label:`sec_other`\n", "o.md")
+    section = parse(text, "s.md")
+    idx = roles.index([section, other])
+    assert roles.check(section, idx) == []
+    md, _ = roles.convert(section.blocks[0].lines, section, idx)
+    assert "$$a = b \\tag{1.1}$$" in md
+    assert '<a id="sec_s"></a>' in md and '<a id="eq_a"></a>' in md
+    assert "[Section 1](#sec_s), [(1.1)](#eq_a) and [Section 2](o.ipynb#sec_other)" in md
+
+
+# --- #@save ----------------------------------------------------------------------------------
+
+
+def test_savecheck_ignores_comments_and_formatting(tmp_path):
+    (tmp_path / "torch.py").write_text("class A(Module):\n    def f(self, x):\n        return x\n")
+    shim, where = shim_definitions(tmp_path, "torch")
+    same = "class A(d2l.Module):  # comment\n    def f(self, x):\n        return (x)\n"
+    assert compare([(10, same)], shim, where, "torch") == []
+    drift = "class A(d2l.Module):\n    def f(self, x):\n        return x + 1\n"
+    ((line, msg),) = compare([(10, drift)], shim, where, "torch")
+    assert line == 10 and "-        return x\n+        return x + 1" in msg
+
+
+def test_savecheck_add_to_class(tmp_path):
+    (tmp_path / "torch.py").write_text(
+        "class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n"
+    )
+    shim, where = shim_definitions(tmp_path, "torch")
+    cells = [
+        (1, "class A:\n    def f(self):\n        return 1"),
+        (5, "@d2l.add_to_class(A)\ndef g(self):\n    return 2"),
+    ]
+    assert compare(cells, shim, where, "torch") == []
+    cells[1] = (5, "@d2l.add_to_class(A)\ndef g(self):\n    return 3")
+    ((line, msg),) = compare(cells, shim, where, "torch")
+    assert line == 6 and "A.g differs" in msg  # the def line
+
+
+# --- notebooks -------------------------------------------------------------------------------
+
+
+def test_notebook_cells_metadata_ids_and_tags():
+    text = (
+        'Intro\n\n```{.python .input output="check"}\n%%tab pytorch\nprint(1)\n```\n\n'
+        '```{.python .input output="ignore"}\n%%tab all\nprint(1)\n```\n'
+        "```{.python .input}\n%%tab all\nprint(1)\n```\n"
+    )
+    nb = notebook(text)
+    header, setup, intro, check, ignore, plain = nb["cells"]
+    assert "x.md" in header["source"] and "google.colab" in setup["source"]
+    assert "d2l-shim[torch] @ git+https://" in setup["source"]
+    assert intro["metadata"]["d2l"] == {"source": "x.md", "line": 1}
+    assert check["metadata"]["d2l"] == {"source": "x.md", "line": 5, "key": cell_key("print(1)")}
+    assert check["metadata"]["tags"] == ["nbval-check-output"]
+    assert ignore["metadata"]["tags"] == ["nbval-ignore-output"]
+    assert "tags" not in plain["metadata"]
+    ids = [c["id"] for c in nb["cells"]]
+    assert len(set(ids)) == len(ids) and ids[4] == ids[3] + "-2"  # same source: counter
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert [c["id"] for c in notebook(text)["cells"]] == ids  # from content, not random
+    assert len(notebook(text, "tensorflow")["cells"]) == 5
+    nbformat.validate(nbformat.reads(dumps(nb), as_version=4))
+
+
+def test_notebook_lines_point_at_the_chapter(tmp_path):
+    assert run_main(["notebooks", "--out", str(tmp_path)]) == 0
+    for path in tmp_path.glob("notebooks/*/*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        chapter = (build.ROOT / nb.metadata.d2l.source).read_text().split("\n")
+        for cell in nb.cells[2:]:
+            line = chapter[cell.metadata.d2l.line - 1]
+            if cell.cell_type == "code":
+                assert line == cell.source.split("\n")[0] or "tab.selected" in line
+
+
+def test_fixture_notebook_content(tmp_path):
+    assert run_main(["notebooks", "--framework", "mxnet", "--out", str(tmp_path)]) == 0
+    nb = json.loads((tmp_path / "notebooks/mxnet/demo.ipynb").read_text())
+    text = "".join("".join(c["source"]) for c in nb["cells"])
+    assert "Texte pour MXNet et TensorFlow." in text and "PyTorch seulement" not in text
+    assert "name = 'mx'" in text and "tab.selected" not in text and "%%tab" not in text
+    assert "d2lbook" not in text and "[Section 2](intro.ipynb#sec_intro)" in text
+    assert ":numref:`not_a_ref`" in text  # ```bash stays verbatim prose
+    assert (tmp_path / "notebooks/mxnet/img/demo.svg").is_file()
+    assert not (tmp_path / "notebooks/pytorch").exists()
+
+
+def test_rebuild_is_byte_identical(tmp_path, capsys):
+    assert run_main(["notebooks", "--out", str(tmp_path / "a")]) == 0
+    assert run_main(["notebooks", "--out", str(tmp_path / "b")]) == 0
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
+    assert len(files) == 9
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+    capsys.readouterr()
+    assert run_main(["notebooks", "--out", str(tmp_path / "a")]) == 0
+    assert "0 written, 6 unchanged" in capsys.readouterr().err
+
+
+def test_write_atomic_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "n.ipynb"
+    target.write_text("old")
+
+    def boom(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "new")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+
+
+def test_reference_outputs_go_into_check_cells(tmp_path, capsys):
+    chapters = tmp_path / "chapters"
+    shutil.copytree(CHAPTERS, chapters)
+    args = ["check", "--framework", "pytorch"]
+    assert run_main(args, chapters) == 0
+    assert 'demo.md:54: warning: [pytorch] output="check" cell has no reference' in (
+        capsys.readouterr().err
+    )
+    key = cell_key("print(add(2, 3), name)")
+    output = {"name": "stdout", "output_type": "stream", "text": "5 torch\n"}
+    refs = {"format": 1, "cells": {key: {"code": "print", "outputs": [output]}}}
+    (chapters / "outputs").mkdir()
+    (chapters / "outputs/demo.pytorch.json").write_text(json.dumps(refs))
+    assert run_main(["notebooks", "--framework", "pytorch", "--out", str(tmp_path)], chapters) == 0
+    assert "warning" not in capsys.readouterr().err
+    nb = nbformat.read(tmp_path / "notebooks/pytorch/demo.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.d2l.get("key") == key]
+    assert cell.outputs == [output]
+
+
+def test_list_generates_and_prints_paths(tmp_path, capsys):
+    assert run_main(["list", "--framework", "tensorflow", "--out", str(tmp_path)]) == 0
+    paths = capsys.readouterr().out.split()
+    assert paths == [str(tmp_path / "notebooks/tensorflow/demo.ipynb"),
+                     str(tmp_path / "notebooks/tensorflow/intro.ipynb")]  # fmt: skip
+    assert all(Path(p).is_file() for p in paths)
+
+
+def test_pages_step_says_when_missing(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(build.importlib.util, "find_spec", lambda name: None)
+    book = build.Book([], roles.Index(), ("pytorch",), tmp_path)
+    assert build.pages(book) == 0
+    assert "pages: not built (book/pages.py missing)" in capsys.readouterr().err
+
+
+def test_generating_a_book_takes_under_a_second(tmp_path):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    shutil.copytree(CHAPTERS / "img", chapters / "img")
+    demo = (CHAPTERS / "demo.md").read_text()
+    for k in range(8):  # 8 sections x 3 frameworks
+        text = demo.replace("_demo", f"_demo{k}").replace(":numref:`sec_intro`", "")
+        (chapters / f"s{k}.md").write_text(text)
+    start = time.perf_counter()
+    assert run_main(["notebooks", "--out", str(tmp_path / "out")], chapters) == 0
+    assert time.perf_counter() - start < 1.0
+    assert len(list((tmp_path / "out").rglob("*.ipynb"))) == 24
+
+
+# --- malformed chapters: one precise FILE:LINE message each, nothing written -----------------
+
+CELL = "```{.python .input}\n%%tab all\nx = 1\n```\n"
+CORPUS = [
+    (
+        "unknown tab",
+        "# T\n\n```{.python .input}\n%%tab jax\nx = 1\n```\n",
+        4,
+        "unknown framework 'jax'",
+    ),
+    ("missing %%tab", "# T\n```{.python .input}\nx = 1\n```\n", 3, "without `%%tab"),
+    ("unclosed fence", "# T\n\n```{.python .input}\n%%tab all\nx = 1\n", 3, "unclosed code fence"),
+    ("unclosed begin_tab", "# T\n:begin_tab:`pytorch`\nText\n", 2, "unclosed :begin_tab:"),
+    ("unknown begin_tab", "# T\n:begin_tab:`jax`\nText\n:end_tab:\n", 2, "unknown framework 'jax'"),
+    ("end_tab alone", "# T\n:end_tab:\n", 2, ":end_tab: without :begin_tab:"),
+    (
+        "unknown tab.selected",
+        "# T\n```{.python .input}\n%%tab all\nx = 1\nif tab.selected('jax'):\n    x = 2\n```\n",
+        5,
+        "unknown framework 'jax' in tab.selected",
+    ),
+    (
+        "unresolvable form",
+        "# T\n```{.python .input}\n%%tab all\n\nx = 1 if tab.selected('mxnet') else 2\n```\n",
+        5,
+        "whole condition of an if/elif",
+    ),
+    ("dangling numref", "# T\n\nSee :numref:`fig_nowhere`.\n", 3, "refers to no :label:"),
+    ("dangling eqref", "# T\n\nSee :eqref:`eq_nowhere`.\n", 3, ":eqref:`eq_nowhere`"),
+    (
+        "duplicate label",
+        "# T\n:label:`sec_t`\n## U\n:label:`sec_t`\n",
+        4,
+        "duplicate label 'sec_t'",
+    ),
+    ("missing image", "# T\n\n![A](img/nothing.svg)\n", 3, "image not found: img/nothing.svg"),
+    (
+        "save drift",
+        "# T\n```{.python .input}\n%%tab all\n#@save\ndef add(a, b):\n    return a - b\n```\n",
+        5,
+        "add differs from the shim",
+    ),
+    (
+        "save missing",
+        "# T\n```{.python .input}\n%%tab pytorch\n#@save\ndef nope():\n    pass\n```\n",
+        5,
+        "nope is not in d2l_shim/torch.py",
+    ),  # fmt: skip
+    (
+        "bad output attr",
+        '# T\n```{.python .input output="maybe"}\n%%tab all\nx=1\n```\n',
+        2,
+        "output=",
+    ),
+    ("empty file", "\n  \n", 1, "empty chapter"),
+    ("non-UTF-8", b"# T\n\nCaf\xe9\n", 3, "not valid UTF-8: byte 0xe9 at column 4"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS]
+)
+def test_malformed_chapter(tmp_path, capsys, text, line, fragment):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    file = chapters / "bad.md"
+    file.write_bytes(text if isinstance(text, bytes) else text.encode())
+    out = tmp_path / "out"
+    for command in ("check", "notebooks", "execute"):
+        assert run_main([command, "--out", str(out)], chapters) == 1
+        err = capsys.readouterr().err
+        assert f"{file}:{line}: " in err, err
+        assert fragment in err.split(f"{file}:{line}: ", 1)[1].split("\n")[0] + err, err
+        assert "nothing written" in err
+    assert not out.exists()
+
+
+def test_save_drift_shows_a_diff(tmp_path, capsys):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    (chapters / "bad.md").write_text(CORPUS[12][1])
+    assert run_main(["check", "--framework", "tensorflow"], chapters) == 1
+    err = capsys.readouterr().err
+    assert "[tensorflow] #@save add differs" in err
+    assert "-    return a + b\n+    return a - b" in err
+
+
+def test_check_reports_every_problem_of_every_file(tmp_path, capsys):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    (chapters / "a.md").write_text("# A\n\n:numref:`x`\n\n:numref:`y`\n")
+    (chapters / "b.md").write_text("# B\n```{.python .input}\nx = 1\n```\n")
+    assert run_main(["check"], chapters) == 1
+    err = capsys.readouterr().err
+    assert f"{chapters / 'a.md'}:3:" in err and f"{chapters / 'a.md'}:5:" in err
+    assert f"{chapters / 'b.md'}:3:" in err
+
+
+def test_parse_raises_build_error_with_all_problems():
+    with pytest.raises(BuildError) as err:
+        parse(":end_tab:\n```{.python .input}\nx\n```\n:begin_tab:`jax`\n", "x.md")
+    assert [p.line for p in err.value.problems] == [1, 3, 5, 5]
+
+
+def test_identical_check_cells_get_distinct_reference_keys():
+    from book.notebook import cell_key
+
+    seen: dict[str, int] = {}
+    first, second, other = (cell_key(c, seen) for c in ("print(n)", "print(n)", "print(m)"))
+    assert first == cell_key("print(n)") and second == f"{first}-2"
+    assert other == cell_key("print(m)")
+
+
+def test_sections_may_follow_options(tmp_path, capsys):
+    section = str(CHAPTERS / "intro.md")
+    assert run_main(["list", "--framework", "mxnet", "--out", str(tmp_path), section]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "notebooks/mxnet/intro.ipynb")]

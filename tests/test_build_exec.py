@@ -1,0 +1,113 @@
+"""build.py execute / outputs and the nbval report plugin, with real (plain Python) kernels.
+
+Each test starts a few kernels; the chapters here import no framework except one seeded
+`outputs` run (PyTorch), so the file takes about 20 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import build
+
+SHIM = Path(__file__).parent / "fixtures" / "shim"
+
+CHAPTER = """\
+# Exécution
+:label:`sec_exec`
+
+```{.python .input}
+%%tab all
+import os
+n = 3
+print(os.environ.get("D2L_MAX_EPOCHS"), os.environ["D2L_PLOT"], os.environ["OMP_NUM_THREADS"])
+```
+
+```{.python .input output="check"}
+%%tab pytorch
+print(n * 2)
+```
+"""
+
+
+def chapter(tmp_path: Path, text: str = CHAPTER) -> tuple[Path, Path]:
+    chapters = tmp_path / "chapters"
+    chapters.mkdir(exist_ok=True)
+    file = chapters / "exec.md"
+    file.write_text(text)
+    return chapters, file
+
+
+def main(args: list[str], chapters: Path) -> int:
+    return build.main([*args, "--chapters", str(chapters), "--shim", str(SHIM)])
+
+
+def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
+    chapters, file = chapter(tmp_path)
+    args = [
+        "execute",
+        "--framework",
+        "pytorch",
+        "--out",
+        str(tmp_path / "out"),
+        "--max-epochs",
+        "2",
+    ]
+    assert main(args, chapters) == 0
+    err = capsys.readouterr().err
+    assert f"{file} pytorch cell 1/3" in err and f"{file} pytorch cell 3/3" in err
+    executed = tmp_path / "out/executed/pytorch/exec.ipynb"
+    nb = json.loads(executed.read_text())
+    assert nb["metadata"]["d2l"]["cache_key"]
+    assert nb["cells"][3]["outputs"][0]["text"] == ["2 final 2\n"]
+
+    assert main(args, chapters) == 0  # unchanged: cached, not re-run
+    assert "unchanged, cached" in capsys.readouterr().err
+
+    before = executed.read_bytes()
+    file.write_text(CHAPTER.replace("print(n * 2)", "print(n / 0)"))
+    assert main(args, chapters) == 1
+    err = capsys.readouterr().err
+    assert f"{file}:13: error: cell failed (pytorch)" in err and "ZeroDivisionError" in err
+    assert executed.read_bytes() == before  # no half-written output
+
+
+def nbval(*paths: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "book.nbval_report"]
+    command += ["-p", "no:cacheprovider", "-q", *map(str, paths)]
+    env = {**os.environ, "COLUMNS": "400"}  # the summary line keeps the whole location
+    return subprocess.run(
+        command, cwd=build.ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+@pytest.mark.slow
+def test_outputs_are_stored_and_nbval_catches_a_changed_output(tmp_path, capsys):
+    chapters, file = chapter(tmp_path)
+    out = tmp_path / "out"
+    assert main(["outputs", "--framework", "pytorch", "--out", str(out)], chapters) == 0
+    refs = json.loads((chapters / "outputs/exec.pytorch.json").read_text())
+    ((key, cell),) = refs["cells"].items()
+    assert cell["outputs"] == [{"name": "stdout", "output_type": "stream", "text": "6\n"}]
+    capsys.readouterr()
+    assert main(["check", "--framework", "pytorch"], chapters) == 0
+    assert "warning" not in capsys.readouterr().err
+
+    notebook = out / "notebooks/pytorch/exec.ipynb"
+    stored = json.loads(notebook.read_text())["cells"][4]
+    assert stored["metadata"]["d2l"]["key"] == key and stored["outputs"][0]["text"] == ["6\n"]
+    good = tmp_path / "good.ipynb"
+    good.write_bytes(notebook.read_bytes())
+
+    file.write_text(CHAPTER.replace("n = 3", "n = 4"))  # same check cell, other output
+    assert main(["notebooks", "--framework", "pytorch", "--out", str(out)], chapters) == 0
+    result = nbval(good, notebook)
+    assert "1 failed, 5 passed" in result.stdout, result.stdout + result.stderr
+    assert f"exec.ipynb::Cell 2 - {file}:13 (pytorch)" in result.stdout, result.stdout
+    assert f"{file}:13 (pytorch): notebook cell failed" in result.stdout
