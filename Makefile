@@ -19,6 +19,9 @@ ifneq ($(wildcard $(SHARED_DATA)/timemachine.txt),)
 export D2L_DATA_DIR ?= $(SHARED_DATA)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# OpenMP threads sleep instead of spinning when idle: with the default, a second busy process
+# on a 2-core machine made a PyTorch step up to 100x slower.
+export OMP_WAIT_POLICY ?= PASSIVE
 # Epochs per training cell when CI executes the notebooks (`make test-notebooks`).
 NB_EPOCHS ?= 2
 FRAMEWORK ?= all
@@ -71,7 +74,7 @@ test-unit: $(STAMP) ## Unit, model, build and page tests (no notebook execution)
 .PHONY: test-notebooks
 test-notebooks: $(STAMP) ## Execute the generated notebooks with nbval (NB_EPOCHS epochs per training)
 	$(BIN)/python build.py notebooks --framework $(FRAMEWORK) $(SECTION)
-	D2L_MAX_EPOCHS=$(NB_EPOCHS) $(PYTEST) --nbval-lax -p no:cacheprovider \
+	D2L_MAX_EPOCHS=$(NB_EPOCHS) $(PYTEST) --nbval-lax -p book.nbval_report -p no:cacheprovider \
 	  $$($(BIN)/python build.py list --framework $(FRAMEWORK) $(SECTION))
 
 .PHONY: test-notebooks-full
@@ -85,7 +88,7 @@ jupyter: $(STAMP) ## Open the generated notebooks in Jupyter with the environmen
 
 .PHONY: bench
 bench: $(STAMP) ## Time training against d2l 1.0.3 (writes benchmarks/results/)
-	$(BIN)/python -m benchmarks.train_speed
+	$(BIN)/python -m benchmarks.train_speed --update-readme $(BENCH_ARGS)
 
 .PHONY: lock
 lock: ## Re-resolve requirements/lock.txt from the top-level pins (needs the network)

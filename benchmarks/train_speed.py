@@ -1,0 +1,218 @@
+"""Training speed of the section's models: our shim against d2l 1.0.3, in each framework.
+
+    python -m benchmarks.train_speed [--epochs 100] [--frameworks pytorch,mxnet] [--update-readme]
+
+Each run executes in a fresh Jupyter kernel (nbclient), one at a time, exactly as a reader's
+notebook would: same data (batch 1024 x 32 steps), same model (h=32, 2 layers, lr 2, clipping 1),
+training curve drawn. Prints a table (s/epoch, tokens/s, speed-up, validation perplexity, peak
+memory) and writes benchmarks/results/train_speed.{json,md,svg}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from .workloads import SECTION, workload_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+FRAMEWORKS = ("pytorch", "tensorflow", "mxnet")
+MODELS = ("scratch", "gru")
+LIBS = ("d2l", "shim")
+README_START, README_END = "<!-- train_speed:start -->", "<!-- train_speed:end -->"
+
+
+def data_dir() -> Path:
+    folder = Path(os.environ.get("D2L_DATA_DIR", ROOT.parent / "shared" / "data"))
+    if not (folder / "timemachine.txt").is_file():
+        sys.exit(f"error: no timemachine.txt in {folder}; set D2L_DATA_DIR")
+    return folder
+
+
+def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> dict:
+    """Execute one workload in a new kernel; return its measurements or its failure."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in workload_cells(lib, framework, model, epochs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "work"
+        (Path(tmp) / "data").mkdir()
+        work.mkdir()
+        # d2l reads ../data/timemachine.txt (checksum verified) instead of downloading.
+        shutil.copy(data_dir() / "timemachine.txt", Path(tmp) / "data" / "timemachine.txt")
+        env = {
+            **os.environ,
+            "D2L_DATA_DIR": str(data_dir()),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "D2L_PLOT": "live",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        }
+        env.pop("D2L_MAX_EPOCHS", None)
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": work}}
+        )
+        old_env = os.environ.copy()
+        os.environ.update(env)
+        try:
+            client.execute()
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
+            reason = str(e).strip().splitlines()[-1][:200] if str(e).strip() else type(e).__name__
+            return {"error": reason}
+        finally:
+            os.environ.clear()
+            os.environ.update(old_env)
+    for output in nb.cells[-1].outputs:
+        for line in output.get("text", "").splitlines():
+            if line.startswith("RESULT "):
+                return json.loads(line[len("RESULT ") :])
+    return {"error": "no result printed"}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+
+
+def table(results: dict, epochs: int) -> str:
+    rows = [
+        f"Section workload, {epochs} epochs: batch {SECTION['batch_size']} x "
+        f"{SECTION['num_steps']} steps, h={SECTION['num_hiddens']}, "
+        f"{SECTION['num_layers']} layers, lr {SECTION['lr']}, clipping {SECTION['clip']}, "
+        "training curve drawn.",
+        "",
+        "| framework | model | d2l s/epoch | shim s/epoch | speed-up | shim tokens/s "
+        "| d2l val ppl | shim val ppl | d2l peak MB | shim peak MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for framework in FRAMEWORKS:
+        for model in MODELS:
+            runs = {lib: results.get(f"{lib}/{framework}/{model}") for lib in LIBS}
+            if not any(runs.values()):
+                continue
+            cells = {}
+            for lib, r in runs.items():
+                if not r:
+                    cells[lib] = ("not run",) * 4
+                elif "error" in r:
+                    cells[lib] = ("failed",) * 4
+                else:
+                    per_epoch = r["seconds"] / r["epochs"]
+                    cells[lib] = (
+                        f"{per_epoch:.2f}",
+                        f"{r['tokens'] / r['seconds']:,.0f}",
+                        f"{r['val_ppl']:.2f}",
+                        f"{r['max_rss_mb']:.0f}",
+                    )
+            speedup = "–"
+            if all(r and "error" not in r for r in runs.values()):
+                d, s = runs["d2l"], runs["shim"]
+                speedup = f"{(d['seconds'] / d['epochs']) / (s['seconds'] / s['epochs']):.1f}x"
+            d, s = cells["d2l"], cells["shim"]
+            rows.append(
+                f"| {framework} | {model} | {d[0]} | {s[0]} | {speedup} | {s[1]} "
+                f"| {d[2]} | {s[2]} | {d[3]} | {s[3]} |"
+            )
+    rows += ["", f"Machine: {machine()}."]
+    return "\n".join(rows)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    labels, values = [], {lib: [] for lib in LIBS}
+    for framework in FRAMEWORKS:
+        for model in MODELS:
+            runs = [results.get(f"{lib}/{framework}/{model}") for lib in LIBS]
+            if not any(runs):
+                continue
+            labels.append(f"{framework}\n{model}")
+            for lib, r in zip(LIBS, runs, strict=True):
+                ok = r and "error" not in r
+                values[lib].append(r["seconds"] / r["epochs"] if ok else 0)
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot()
+    width = 0.38
+    for i, lib in enumerate(LIBS):
+        xs = [j + (i - 0.5) * width for j in range(len(labels))]
+        ax.bar(xs, values[lib], width, label="d2l 1.0.3" if lib == "d2l" else "d2l_shim")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel("seconds per epoch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Date": None})
+
+
+def update_readme(text: str) -> None:
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    start, end = content.index(README_START), content.index(README_END)
+    content = content[: start + len(README_START)] + "\n" + text + "\n" + content[end:]
+    readme.write_text(content)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--libs", default=",".join(LIBS))
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per training cell")
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args(argv)
+    frameworks, models, libs = (s.split(",") for s in (args.frameworks, args.models, args.libs))
+    for name, chosen, allowed in [
+        ("--frameworks", frameworks, FRAMEWORKS),
+        ("--models", models, MODELS),
+        ("--libs", libs, LIBS),
+    ]:
+        if unknown := set(chosen) - set(allowed):
+            parser.error(f"{name}: unknown {sorted(unknown)}; choose from {allowed}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results_file = RESULTS / "train_speed.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if results.get("epochs") != args.epochs:
+        results = {"epochs": args.epochs}
+    runs = [(lib, f, m) for f in frameworks for m in models for lib in libs]
+    for i, (lib, framework, model) in enumerate(runs, 1):
+        print(f"[{i}/{len(runs)}] {lib} {framework} {model}, {args.epochs} epochs ...", flush=True)
+        start = time.perf_counter()
+        result = run_one(lib, framework, model, args.epochs, args.timeout)
+        results[f"{lib}/{framework}/{model}"] = result
+        status = result.get("error") or f"{result['seconds'] / result['epochs']:.2f} s/epoch"
+        print(f"    {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+        tmp = results_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
+        tmp.replace(results_file)
+    text = table(results, args.epochs)
+    print("\n" + text)
+    (RESULTS / "train_speed.md").write_text(text + "\n")
+    plot(results, RESULTS / "train_speed.svg")
+    print(f"\nwrote {RESULTS / 'train_speed.md'} and {RESULTS / 'train_speed.svg'}")
+    if args.update_readme:
+        update_readme(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
