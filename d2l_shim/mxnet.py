@@ -22,8 +22,6 @@ from ._common import (
     Vocab,
     add_to_class,
     check_len,
-    check_positive,
-    check_positive_int,
     check_shape,
 )
 
@@ -79,18 +77,8 @@ def _initialize(block, ctx=None):
 class Module(nn.Block, core.ModuleBase):
     """The base class of models: a Gluon ``Block`` with d2l's training hooks.
 
-    Hyperparameters are checked as they are saved: ``num_inputs``, ``num_hiddens``,
-    ``num_layers``, ``vocab_size`` must be integers >= 1, ``lr`` > 0, 0 <= ``dropout`` < 1.
+    Hyperparameters are checked as they are saved (``ModuleBase.check_hyperparameters``).
     """
-
-    def __setattr__(self, name, value):
-        if name in ("num_inputs", "num_hiddens", "num_layers", "vocab_size"):
-            check_positive_int(name, value)
-        elif name == "lr":
-            check_positive(name, value)
-        elif name == "dropout" and not (check_positive(name, value, allow_zero=True) < 1):
-            raise ValueError(f"dropout doit être dans [0, 1) (reçu : {value!r})")
-        super().__setattr__(name, value)
 
     def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
         super().__init__()
@@ -201,7 +189,7 @@ class StackedRNNScratch(d2l.Module):
         if Hs is None:  # H_0^(l) = 0, créé par chaque couche
             Hs = [None] * self.num_layers
         outputs, new_Hs = inputs, []  # H_t^(0) = X_t
-        for layer, H in zip(self.rnns, Hs):  # noqa: B905 (as in the chapter)
+        for layer, H in zip(self.rnns, Hs, strict=True):
             # H_t^(l) = tanh(H_t^(l-1) W_xh + H_{t-1}^(l) W_hh + b_h)
             outputs, H = layer(outputs, H)  # num_steps x (batch_size, h)
             outputs = np.stack(outputs, 0)  # (num_steps, batch_size, h)

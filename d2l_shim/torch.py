@@ -188,7 +188,7 @@ class StackedRNNScratch(Module):
         if Hs is None:  # H_0^(l) = 0, créé par chaque couche
             Hs = [None] * self.num_layers
         outputs, new_Hs = inputs, []  # H_t^(0) = X_t
-        for layer, H in zip(self.rnns, Hs):  # noqa: B905 (the chapter's code)
+        for layer, H in zip(self.rnns, Hs, strict=True):
             # H_t^(l) = tanh(H_t^(l-1) W_xh + H_{t-1}^(l) W_hh + b_h)
             outputs, H = layer(outputs, H)  # num_steps x (batch_size, h)
             outputs = torch.stack(outputs, 0)  # (num_steps, batch_size, h)
