@@ -19,9 +19,6 @@ ifneq ($(wildcard $(SHARED_DATA)/timemachine.txt),)
 export D2L_DATA_DIR ?= $(SHARED_DATA)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-# OpenMP threads sleep instead of spinning when idle: with the default, a second busy process
-# on a 2-core machine made a PyTorch step up to 100x slower.
-export OMP_WAIT_POLICY ?= PASSIVE
 # Epochs per training cell when CI executes the notebooks (`make test-notebooks`).
 NB_EPOCHS ?= 2
 FRAMEWORK ?= all

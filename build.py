@@ -185,8 +185,13 @@ def pages(book: Book) -> int:
         say("pages: not built (book/pages.py missing)")
         return 0
     module = importlib.import_module("book.pages")
-    module.render(book.out / "executed", book.out / "site")
-    say(f"pages: {book.out}/site")
+    written = module.render(book.out / "executed", book.out / "site")
+    say(f"pages: {len(written)} files in {book.out}/site")
+    say(
+        f"book ready:\n  notebooks  {book.out}/notebooks/<framework>/\n"
+        f"  executed   {book.out}/executed/<framework>/\n"
+        f"  pages      {(book.out / 'site' / 'index.html').resolve().as_uri()}"
+    )
     return 0
 
 

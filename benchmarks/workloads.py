@@ -86,12 +86,10 @@ class StackedRNNScratch(d2l.Module):
 
 MODELS = {
     "scratch": {
-        "pytorch": "rnn = StackedRNNScratch(num_inputs=len(data.vocab), num_hiddens={h},"
-        " num_layers={L})\nmodel = d2l.RNNLMScratch(rnn, vocab_size=len(data.vocab), lr={lr})",
-        "tensorflow": "rnn = StackedRNNScratch(num_inputs=len(data.vocab), num_hiddens={h},"
-        " num_layers={L})\nmodel = d2l.RNNLMScratch(rnn, vocab_size=len(data.vocab), lr={lr})",
-        "mxnet": "rnn = StackedRNNScratch(num_inputs=len(data.vocab), num_hiddens={h},"
-        " num_layers={L})\nmodel = d2l.RNNLMScratch(rnn, vocab_size=len(data.vocab), lr={lr})",
+        # {stacked}: the class defined above for d2l, the shim's d2l.StackedRNNScratch
+        framework: "rnn = {stacked}(num_inputs=len(data.vocab), num_hiddens={h},"
+        " num_layers={L})\nmodel = d2l.RNNLMScratch(rnn, vocab_size=len(data.vocab), lr={lr})"
+        for framework in ("pytorch", "tensorflow", "mxnet")
     },
     "gru": {
         "pytorch": "gru = d2l.GRU(num_inputs=len(data.vocab), num_hiddens={h}, num_layers={L})\n"
@@ -121,7 +119,12 @@ def workload_cells(lib: str, framework: str, model: str, epochs: int) -> list[st
         setup.append(D2L_STACKED[framework])
     build = [
         f"data = d2l.TimeMachine(batch_size={s['batch_size']}, num_steps={s['num_steps']})",
-        MODELS[model][framework].format(h=s["num_hiddens"], L=s["num_layers"], lr=s["lr"]),
+        MODELS[model][framework].format(
+            stacked="StackedRNNScratch" if lib == "d2l" else "d2l.StackedRNNScratch",
+            h=s["num_hiddens"],
+            L=s["num_layers"],
+            lr=s["lr"],
+        ),
         f"trainer = d2l.Trainer(max_epochs={epochs}, gradient_clip_val={s['clip']})",
     ]
     fit = [

@@ -25,12 +25,11 @@ from book.notebook import code_cell
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 THREADS = "2"
 # Environment of every kernel that executes the book (build.py execute, nbval): forced values,
-# then defaults a user's environment may override. OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads
-# sleep instead of spinning (spinning made PyTorch up to 100x slower beside a busy process).
+# then defaults a user's environment may override. (OMP_WAIT_POLICY=PASSIVE is not set: it
+# helps only beside another busy process and made PyTorch training 2x slower on an idle machine.)
 KERNEL_FORCED = {"D2L_PLOT": "final", "TF_CPP_MIN_LOG_LEVEL": "2"}
 KERNEL_DEFAULTS = {
     "PYTHONHASHSEED": "0",
-    "OMP_WAIT_POLICY": "PASSIVE",
     "TF_NUM_INTEROP_THREADS": "1",
     # Not MXNET_CPU_WORKER_NTHREADS: with 2 workers and OMP_NUM_THREADS=2, MXNet 1.9.1 hangs in
     # the backward pass of np.dot.

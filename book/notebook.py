@@ -38,6 +38,9 @@ seraient perdues. Modifiez le chapitre, puis lancez `python build.py notebooks`.
 SETUP = """\
 # Mise en place. Dans Jupyter : utilisez l'environnement du livre (`make venv`).
 # Sur Colab seulement, cette cellule installe la bibliothèque du livre.
+# Les figures matplotlib s'affichent dans le notebook (sinon, avec IPython 9 et
+# matplotlib 3.7, plt.show() n'affiche que leur description).
+%matplotlib inline
 import sys
 
 if "google.colab" in sys.modules:

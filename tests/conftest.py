@@ -10,4 +10,3 @@ if "D2L_DATA_DIR" not in os.environ and (SHARED_DATA / "timemachine.txt").is_fil
     os.environ["D2L_DATA_DIR"] = str(SHARED_DATA)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("D2L_PLOT", "none")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see the Makefile

@@ -1,6 +1,7 @@
 """The benchmark harness: its workloads are valid code and its table reads its results."""
 
 import ast
+import builtins
 
 import pytest
 
@@ -19,6 +20,23 @@ def test_every_workload_is_valid_python_and_reports_a_result(lib, framework, mod
     assert "RESULT" in cells[-1]
     imported = "d2l_shim" if lib == "shim" else "from d2l import"
     assert imported in cells[0]
+    assert not undefined_names("\n".join(cells))
+
+
+def undefined_names(code: str) -> set[str]:
+    """Module-level names read but never bound (imports, assignments, defs) nor builtins."""
+    tree = ast.parse(code)
+    bound, read = set(dir(builtins)), set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store) else read).add(node.id)
+    return read - bound
 
 
 def test_table_computes_speedups_and_marks_failures():

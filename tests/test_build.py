@@ -423,3 +423,13 @@ def test_sections_may_follow_options(tmp_path, capsys):
     section = str(CHAPTERS / "intro.md")
     assert run_main(["list", "--framework", "mxnet", "--out", str(tmp_path), section]) == 0
     assert capsys.readouterr().out.split() == [str(tmp_path / "notebooks/mxnet/intro.ipynb")]
+
+
+def test_all_says_where_the_book_is(monkeypatch, capsys, tmp_path):
+    import book.pages
+
+    monkeypatch.setattr(book.pages, "render", lambda executed, site: [site / "index.html"])
+    built = build.Book([], roles.Index(), ("pytorch",), tmp_path)
+    assert build.pages(built) == 0
+    err = capsys.readouterr().err
+    assert "book ready:" in err and (tmp_path / "site" / "index.html").as_uri() in err
