@@ -22,7 +22,7 @@ from typing import Any
 
 from book.notebook import code_cell
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours in tracebacks and outputs
 THREADS = "2"
 # Environment of every kernel that executes the book (build.py execute, nbval): forced values,
 # then defaults a user's environment may override. (OMP_WAIT_POLICY=PASSIVE is not set: it

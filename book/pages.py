@@ -44,6 +44,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from book import DISPLAY_NAME, FRAMEWORKS, toc_stems
+from book.execute import ANSI
 from book.pages_math import equation_html, tex_to_mathml
 
 BOOK_TITLE = "Plongée dans l'apprentissage profond"
@@ -63,7 +64,6 @@ LABELS = {
     "not_found": "introuvable",
 }
 REMOVE_TAGS = {"remove-cell", "remove_cell", "d2l-remove"}
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _TAB_MAGIC = re.compile(r"\A%%tab[^\n]*\n?")
 _TITLE = re.compile(r"^# +(.+?)\s*#*\s*$", re.MULTILINE)
 _ANCHORS = re.compile(r'(?:<a (?:id|name)="[^"]*">\s*</a>\s*)+')
@@ -362,7 +362,7 @@ def _text(value) -> str:
 
 
 def _pre(text: str, cls: str) -> str:
-    return f'<pre class="output {cls}">{html.escape(_ANSI.sub("", text))}</pre>'
+    return f'<pre class="output {cls}">{html.escape(ANSI.sub("", text))}</pre>'
 
 
 def render_output(out: dict, files: SiteFiles) -> str:
