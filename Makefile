@@ -48,8 +48,8 @@ $(STAMP): $(REQUIREMENTS)
 	@echo "==> $(VENV) ready"
 
 .PHONY: book
-book: $(STAMP) ## Build, execute and render the whole book (notebooks + pages)
-	$(BIN)/python build.py all --framework $(FRAMEWORK) $(SECTION)
+book: $(STAMP) ## Build, execute and render the whole book (MAX_EPOCHS=1 for a quick look)
+	$(BIN)/python build.py all --framework $(FRAMEWORK) $(if $(MAX_EPOCHS),--max-epochs $(MAX_EPOCHS)) $(SECTION)
 
 .PHONY: notebooks
 notebooks: $(STAMP) ## Generate the notebooks only (no execution; under a second)
