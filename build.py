@@ -56,6 +56,17 @@ def shown(file: Path) -> str:
     return file.relative_to(ROOT).as_posix() if file.is_relative_to(ROOT) else str(file)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def say(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
@@ -111,12 +122,13 @@ def write_notebooks(book: Book) -> list[Path]:
 
 
 def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
-    """Run the notebooks that changed since their last run; 1 when a cell failed."""
-    from book.execute import CellFailure, cache_key, dependency_files, kernel_env, run
+    """Run the notebooks that changed since their last run, side by side; 1 if a cell failed."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    env = kernel_env(ROOT, args.max_epochs)
+    from book.execute import cache_key, dependency_files, plan_jobs
+
     deps = dependency_files(ROOT, Path(args.shim))
-    failed = 0
+    todo = []
     for path in paths:
         nb = json.loads(path.read_text(encoding="utf-8"))
         meta = nb["metadata"]["d2l"]
@@ -127,25 +139,42 @@ def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
             if old["metadata"].get("d2l", {}).get("cache_key") == key:
                 say(f"{meta['source']} {meta['framework']}: unchanged, cached ({target})")
                 continue
-        start = time.monotonic()
+        todo.append((path, nb, key, target))
+    if not todo:
+        return 0
+    jobs, threads = plan_jobs(len(todo), args.jobs)
+    say(f"execute: {len(todo)} notebook(s), {jobs} at a time, {threads} thread(s) each")
+    start = time.monotonic()
+    with ThreadPoolExecutor(jobs) as pool:
+        ok = list(pool.map(lambda item: execute_one(args, threads, *item), todo))
+    say(f"execute: done in {time.monotonic() - start:.0f} s")
+    return 0 if all(ok) else 1
 
-        def report(i: int, n: int, seconds: float, meta: dict = meta, start: float = start) -> None:
-            total = time.monotonic() - start
-            where = f"{meta['source']} {meta['framework']}"
-            say(f"{where} cell {i}/{n} {seconds:.1f}s (total {total:.1f}s)")
 
-        try:
-            executed = run(nb, path.parent, env, args.timeout, report)
-        except CellFailure as err:
-            say(failure(err))
-            failed += 1
-            continue
-        executed.metadata["d2l"]["cache_key"] = key
-        for image in path.parent.rglob("*"):
-            if image.is_file() and image.suffix != ".ipynb":
-                write_atomic(target.parent / image.relative_to(path.parent), image.read_bytes())
-        write_atomic(target, dumps(executed))
-    return 1 if failed else 0
+def execute_one(
+    args: argparse.Namespace, threads: int, path: Path, nb: dict, key: str, target: Path
+) -> bool:
+    """Execute one notebook into ``target`` (with its images); False when a cell failed."""
+    from book.execute import CellFailure, kernel_env, run
+
+    meta, start = nb["metadata"]["d2l"], time.monotonic()
+    where = f"{meta['source']} {meta['framework']}"
+
+    def report(i: int, n: int, seconds: float) -> None:
+        say(f"{where} cell {i}/{n} {seconds:.1f}s (total {time.monotonic() - start:.1f}s)")
+
+    env = kernel_env(ROOT, args.max_epochs, threads=threads)
+    try:
+        executed = run(nb, path.parent, env, args.timeout, report)
+    except CellFailure as err:
+        say(failure(err))
+        return False
+    executed.metadata["d2l"]["cache_key"] = key
+    for image in path.parent.rglob("*"):
+        if image.is_file() and image.suffix != ".ipynb":
+            write_atomic(target.parent / image.relative_to(path.parent), image.read_bytes())
+    write_atomic(target, dumps(executed))
+    return True
 
 
 def failure(err: CellFailure) -> str:
@@ -206,6 +235,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     p.add_argument(
         "--max-epochs", type=int, default=None, help="sets D2L_MAX_EPOCHS for the kernel"
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        help="notebooks executed at once (default: two per core); the cores are shared out",
     )
     p.add_argument("--chapters", default=str(ROOT / "chapters"), help=argparse.SUPPRESS)
     p.add_argument("--shim", default=str(ROOT / "d2l_shim"), help=argparse.SUPPRESS)

@@ -1,11 +1,14 @@
 """Training speed of the section's models: our shim against d2l 1.0.3, in each framework.
 
-    python -m benchmarks.train_speed [--epochs 100] [--frameworks pytorch,mxnet] [--update-readme]
+    python -m benchmarks.train_speed [--epochs 100] [--frameworks pytorch,mxnet] [--section]
+                                     [--update-readme]
 
 Each run executes in a fresh Jupyter kernel (nbclient), one at a time, exactly as a reader's
 notebook would: same data (batch 1024 x 32 steps), same model (h=32, 2 layers, lr 2, clipping 1),
 training curve drawn. Prints a table (s/epoch, tokens/s, speed-up, validation perplexity, peak
-memory) and writes benchmarks/results/train_speed.{json,md,svg}.
+memory), the issue's targets computed from it, and writes
+benchmarks/results/train_speed.{json,md,svg}. ``--section`` also times ``build.py execute`` of
+the whole section (three frameworks, full settings, notebooks side by side), as ``make book``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from .workloads import SECTION, workload_cells
+from .workloads import EPOCH_CAPS, SECTION, workload_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,6 +44,14 @@ def data_dir() -> Path:
     return folder
 
 
+def kernel_threads() -> dict[str, str]:
+    """The thread settings of the book's kernels (one kernel at a time: every core), for both
+    libraries alike; a variable set in the caller's environment wins."""
+    from book.execute import kernel_defaults
+
+    return kernel_defaults()
+
+
 def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> dict:
     """Execute one workload in a new kernel; return its measurements or its failure."""
     nb = nbformat.v4.new_notebook()
@@ -52,6 +63,7 @@ def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> 
         # d2l reads ../data/timemachine.txt (checksum verified) instead of downloading.
         shutil.copy(data_dir() / "timemachine.txt", Path(tmp) / "data" / "timemachine.txt")
         env = {
+            **kernel_threads(),
             **os.environ,
             "D2L_DATA_DIR": str(data_dir()),
             "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -77,6 +89,25 @@ def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> 
             if line.startswith("RESULT "):
                 return json.loads(line[len("RESULT ") :])
     return {"error": "no result printed"}
+
+
+def time_section(section: str = "chapters/deep-rnn.md") -> dict:
+    """Wall time of ``build.py execute`` of ``section`` in the three frameworks, no cache."""
+    import re
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "build.py", "execute", section, "--out", out]
+        env = {**os.environ, "D2L_DATA_DIR": str(data_dir())}
+        env.pop("D2L_MAX_EPOCHS", None)
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    if done.returncode:
+        return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:200]}
+    plan = re.search(r"(\d+) at a time, (\d+) thread", done.stderr)
+    jobs = f"{plan[1]} notebooks at a time, {plan[2]} thread(s) each" if plan else "?"
+    return {"seconds": seconds, "jobs": jobs}
 
 
 def machine() -> str:
@@ -115,11 +146,12 @@ def table(results: dict, epochs: int) -> str:
                     cells[lib] = ("failed",) * 4
                 else:
                     per_epoch = r["seconds"] / r["epochs"]
+                    short = f" ({r['epochs']} epochs)" if r["epochs"] != epochs else ""
                     cells[lib] = (
-                        f"{per_epoch:.2f}",
+                        f"{per_epoch:.2f}{short}",
                         f"{r['tokens'] / r['seconds']:,.0f}",
-                        f"{r['val_ppl']:.2f}",
-                        f"{r['max_rss_mb']:.0f}",
+                        f"{r['val_ppl']:.2f}{short}",
+                        f"{r['max_rss_mb']:.0f}{short}",
                     )
             speedup = "–"
             if all(r and "error" not in r for r in runs.values()):
@@ -130,8 +162,62 @@ def table(results: dict, epochs: int) -> str:
                 f"| {framework} | {model} | {d[0]} | {s[0]} | {speedup} | {s[1]} "
                 f"| {d[2]} | {s[2]} | {d[3]} | {s[3]} |"
             )
-    rows += ["", f"Machine: {machine()}."]
+    notes = [why for (lib, f, m), (_, why) in EPOCH_CAPS.items() if f"{lib}/{f}/{m}" in results]
+    rows += [""] + [f"Capped: {why}." for why in notes]
+    rows += [""] + targets(results, epochs) + ["", f"Machine: {machine()}."]
     return "\n".join(rows)
+
+
+def per_epoch(r: dict | None) -> float | None:
+    return r["seconds"] / r["epochs"] if r and "error" not in r else None
+
+
+def targets(results: dict, epochs: int) -> list[str]:
+    """The issue's targets, as measured in ``results`` (a line each)."""
+    lines = ["Targets:"]
+    for framework in FRAMEWORKS:
+        times = {
+            lib: [per_epoch(results.get(f"{lib}/{framework}/{m}")) for m in MODELS] for lib in LIBS
+        }
+        if all(t is not None for ts in times.values() for t in ts):
+            d2l, shim = (sum(times[lib]) * epochs for lib in LIBS)
+            lines.append(
+                f"- {framework}: the section's training (scratch + GRU, {epochs} epochs each) "
+                f"takes {shim:.0f} s with the shim, {d2l:.0f} s with d2l: {d2l / shim:.1f}x faster"
+            )
+    for model in MODELS:
+        shim = {f: per_epoch(results.get(f"shim/{f}/{model}")) for f in FRAMEWORKS}
+        if all(v is not None for v in shim.values()):
+            slow, fast = max(shim, key=shim.get), min(shim, key=shim.get)
+            lines.append(
+                f"- {model}: slowest framework ({slow}, {shim[slow]:.2f} s/epoch) is "
+                f"{shim[slow] / shim[fast]:.2f}x the fastest ({fast}, {shim[fast]:.2f})"
+            )
+    for framework in FRAMEWORKS:
+        for model in MODELS:
+            d, s = (results.get(f"{lib}/{framework}/{model}") for lib in LIBS)
+            if per_epoch(d) is None or per_epoch(s) is None:
+                continue
+            if d["epochs"] != s["epochs"]:
+                lines.append(
+                    f"- {framework} {model}: validation perplexity not comparable "
+                    f"(d2l ran {d['epochs']} epochs)"
+                )
+                continue
+            change = 100 * (s["val_ppl"] / d["val_ppl"] - 1)
+            lines.append(
+                f"- {framework} {model}: validation perplexity {s['val_ppl']:.2f} vs d2l's "
+                f"{d['val_ppl']:.2f} ({change:+.1f} %)"
+            )
+    if section := results.get("section"):
+        if "error" in section:
+            lines.append(f"- whole section, three frameworks: failed ({section['error']})")
+        else:
+            lines.append(
+                f"- whole section executed in the three frameworks (build.py execute, "
+                f"{section['jobs']}): {section['seconds']:.0f} s"
+            )
+    return lines
 
 
 def plot(results: dict, path: Path) -> None:
@@ -178,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--libs", default=",".join(LIBS))
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per training cell")
+    parser.add_argument(
+        "--section", action="store_true", help="also time the whole section (build.py execute)"
+    )
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
     frameworks, models, libs = (s.split(",") for s in (args.frameworks, args.models, args.libs))
@@ -195,15 +284,20 @@ def main(argv: list[str] | None = None) -> int:
         results = {"epochs": args.epochs}
     runs = [(lib, f, m) for f in frameworks for m in models for lib in libs]
     for i, (lib, framework, model) in enumerate(runs, 1):
-        print(f"[{i}/{len(runs)}] {lib} {framework} {model}, {args.epochs} epochs ...", flush=True)
+        epochs = min(args.epochs, EPOCH_CAPS.get((lib, framework, model), (args.epochs,))[0])
+        print(f"[{i}/{len(runs)}] {lib} {framework} {model}, {epochs} epochs ...", flush=True)
         start = time.perf_counter()
-        result = run_one(lib, framework, model, args.epochs, args.timeout)
+        result = run_one(lib, framework, model, epochs, args.timeout)
         results[f"{lib}/{framework}/{model}"] = result
         status = result.get("error") or f"{result['seconds'] / result['epochs']:.2f} s/epoch"
         print(f"    {status} ({time.perf_counter() - start:.0f} s)", flush=True)
         tmp = results_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
         tmp.replace(results_file)
+    if args.section:
+        print("whole section, three frameworks (build.py execute) ...", flush=True)
+        results["section"] = time_section()
+        results_file.write_text(json.dumps(results, indent=1, sort_keys=True))
     text = table(results, args.epochs)
     print("\n" + text)
     (RESULTS / "train_speed.md").write_text(text + "\n")

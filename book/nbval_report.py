@@ -4,7 +4,7 @@
 
 A failure then reads `FAILED .../deep-rnn.ipynb::Cell 7 - chapters/deep-rnn.md:42 (pytorch)`,
 from the cell's `d2l.line` metadata written by build.py. The plugin also gives the kernels the
-build's environment (final plots only, quiet TensorFlow, 2 threads) unless already set.
+build's environment (final plots only, quiet TensorFlow, a thread per core) unless already set.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from book.execute import KERNEL_DEFAULTS, KERNEL_FORCED
+from book.execute import KERNEL_FORCED, kernel_defaults
 
 
 class _Crash:
@@ -53,7 +53,7 @@ def location(item: pytest.Item) -> str | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(KERNEL_FORCED)
-    for name, value in KERNEL_DEFAULTS.items():
+    for name, value in kernel_defaults().items():  # notebooks run one at a time
         os.environ.setdefault(name, value)
 
 

@@ -2,8 +2,9 @@
 
 Every weight is a Gluon ``Parameter`` registered with its block, so ``collect_params()`` sees
 all of them and ``gluon.Trainer`` trains all of them (d2l 1.0.3 keeps the stacked scratch
-layers in a plain list: only its output layer trains). Concise blocks are hybridized by the
-trainer; losses stay on the device between the trainer's few read-backs per epoch.
+layers in a plain list: only its output layer trains). ``RNNScratch`` and the concise blocks
+are hybridized by the trainer; losses stay on the device between the trainer's few read-backs
+per epoch.
 Token tensors are ``int32``. The concise ``RNN`` uses ``tanh`` like the other frameworks
 (d2l's MXNet ``RNN`` keeps Gluon's default, ``relu``).
 """
@@ -80,9 +81,9 @@ class Module(nn.Block, core.ModuleBase):
     Hyperparameters are checked as they are saved (``ModuleBase.check_hyperparameters``).
     """
 
-    def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
-        super().__init__()
-        self.save_hyperparameters()
+    def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1, prefix=None, params=None):
+        super().__init__(prefix=prefix, params=params)  # Gluon's own arguments
+        self.save_hyperparameters(ignore=("prefix", "params"))
         self.board = self.make_board()
 
     def forward(self, X):
@@ -130,11 +131,16 @@ class Classifier(Module):
 
 
 # ---- models from scratch -------------------------------------------------------------------
-class RNNScratch(Module):
+class RNNScratch(nn.HybridBlock, Module):
     """One RNN layer from scratch.
 
     inputs (num_steps, batch_size, num_inputs) -> (num_steps outputs, each
     (batch_size, num_hiddens), final state (batch_size, num_hiddens)).
+
+    A ``HybridBlock``: once hybridized (the trainer does it), the loop over the time steps
+    runs as one compiled graph, forward and backward, instead of a few hundred small
+    operations dispatched one by one from Python. The graph depends on num_steps: a new
+    number of steps (1 when predicting) builds a new one.
     """
 
     def __init__(self, num_inputs, num_hiddens, sigma=0.01):
@@ -147,24 +153,32 @@ class RNNScratch(Module):
             "W_hh", shape=(num_hiddens, num_hiddens), init=init.Normal(sigma)
         )
         self.b_h = self.params.get("b_h", shape=(num_hiddens,), init=init.Zero())
+        self._num_steps = None
         _initialize(self)
 
     def forward(self, inputs, state=None):
-        ctx = inputs.ctx
         if state is None:
-            state = np.zeros((inputs.shape[1], self.num_hiddens), ctx=ctx)  # (batch, h)
-        elif isinstance(state, tuple | list):
+            state = np.zeros((inputs.shape[1], self.num_hiddens), ctx=inputs.ctx)  # (batch, h)
+        elif isinstance(state, tuple | list):  # d2l passes the state as a 1-tuple
             (state,) = state
-        W_xh, W_hh, b_h = self.W_xh.data(ctx), self.W_hh.data(ctx), self.b_h.data(ctx)
+        if inputs.shape[0] != self._num_steps:  # the graph unrolls num_steps steps
+            self._num_steps = inputs.shape[0]
+            self._clear_cached_op()
+        outputs = super().forward(inputs, state)
+        return outputs, outputs[-1]
+
+    def hybrid_forward(self, F, inputs, state, W_xh, W_hh, b_h):
+        # fully_connected(X, W.T, b) computes X W + b (cheaper backward pass than np.dot + add)
+        h = self.num_hiddens
+        fc = F.npx.fully_connected
+        XW = fc(inputs, W_xh.T, no_bias=True, num_hidden=h, flatten=False)  # all steps at once
+        W_hh_T = W_hh.T
         outputs = []
-        # split, not `for X in inputs`: the backward pass of T slices would cost O(T^2);
-        # npx.activation: the same tanh as np.tanh, about 2.5 times cheaper here
-        for X in np.split(inputs, inputs.shape[0]):  # X: (1, batch_size, num_inputs)
-            X = X.reshape(X.shape[1:])  # (batch_size, num_inputs)
-            Z = np.dot(X, W_xh) + np.dot(state, W_hh) + b_h
-            state = npx.activation(Z, act_type="tanh")  # H_t = phi(X_t W_xh + H_{t-1} W_hh + b_h)
+        for t in range(self._num_steps):
+            Z = XW[t] + fc(state, W_hh_T, b_h, num_hidden=h)  # X_t W_xh + H_{t-1} W_hh + b_h
+            state = F.npx.activation(Z, act_type="tanh")  # H_t = tanh(Z)
             outputs.append(state)
-        return outputs, state
+        return outputs
 
 
 class StackedRNNScratch(d2l.Module):
@@ -222,7 +236,10 @@ class RNNLMScratch(core.LanguageModelBase, Classifier):
             rnn_outputs = np.stack(rnn_outputs)  # (num_steps, batch_size, num_hiddens)
         ctx = rnn_outputs.ctx
         W_hq, b_q = self.W_hq.data(ctx), self.b_q.data(ctx)
-        outputs = np.dot(rnn_outputs, W_hq) + b_q  # O_t = H_t W_hq + b_q, all steps at once
+        # O_t = H_t W_hq + b_q, all steps at once (fully_connected: cheaper than np.dot + add)
+        outputs = npx.fully_connected(
+            rnn_outputs, W_hq.T, b_q, num_hidden=self.vocab_size, flatten=False
+        )
         return outputs.swapaxes(0, 1)  # (batch_size, num_steps, vocab_size)
 
     def forward(self, X, state=None):
@@ -308,7 +325,9 @@ class Trainer(core.TrainerBase):
         """Put every parameter on the device, hybridize, create lazy weights on a dummy batch."""
         _initialize(model, ctx=self.device)
         model.collect_params().reset_ctx(self.device)
-        model.hybridize(static_alloc=True)  # Gluon layers only; scratch blocks stay imperative
+        with warnings.catch_warnings():  # the chapter's nn.Sequential of scratch layers is fine
+            warnings.filterwarnings("ignore", "All children of this Sequential", UserWarning)
+            model.hybridize(static_alloc=True)  # the HybridBlocks inside (RNNScratch, Gluon's)
         loader = self.train_dataloader
         if hasattr(loader, "arrays"):  # the core's BatchLoader: one example, no RNG used
             model(*self.prepare_batch([loader.convert(a[:1]) for a in loader.arrays])[:-1])

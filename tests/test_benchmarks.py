@@ -57,3 +57,67 @@ def test_unknown_framework_is_refused(capsys):
     with pytest.raises(SystemExit):
         train_speed.main(["--frameworks", "jax"])
     assert "unknown ['jax']" in capsys.readouterr().err
+
+
+def run(seconds, epochs, val_ppl):
+    return dict(seconds=seconds, epochs=epochs, val_ppl=val_ppl, max_rss_mb=1, tokens=1e6)
+
+
+def test_targets_sum_the_section_and_compare_frameworks_and_perplexity():
+    results = {"epochs": 100, "section": {"seconds": 280.0, "jobs": "3 at a time"}}
+    for framework, (scratch, gru) in {
+        "pytorch": (40, 80),
+        "tensorflow": (30, 90),
+        "mxnet": (60, 100),
+    }.items():
+        results[f"shim/{framework}/scratch"] = run(scratch, 100, 6.6)
+        results[f"shim/{framework}/gru"] = run(gru, 100, 6.3)
+        results[f"d2l/{framework}/scratch"] = run(2 * scratch, 100, 6.5)
+        results[f"d2l/{framework}/gru"] = run(3 * gru, 100, 6.3)
+    results["d2l/tensorflow/gru"] = run(240, 30, 7.9)  # capped: per epoch 8 s
+    lines = train_speed.targets(results, 100)
+    assert (
+        "- pytorch: the section's training (scratch + GRU, 100 epochs each) takes 120 s "
+        "with the shim, 320 s with d2l: 2.7x faster" in lines
+    )
+    assert (
+        "- tensorflow: the section's training (scratch + GRU, 100 epochs each) takes 120 s "
+        "with the shim, 860 s with d2l: 7.2x faster" in lines
+    )
+    assert (
+        "- scratch: slowest framework (mxnet, 0.60 s/epoch) is 2.00x the fastest "
+        "(tensorflow, 0.30)" in lines
+    )
+    assert "- pytorch scratch: validation perplexity 6.60 vs d2l's 6.50 (+1.5 %)" in lines
+    assert "- tensorflow gru: validation perplexity not comparable (d2l ran 30 epochs)" in lines
+    assert any("whole section" in line and "280 s" in line for line in lines)
+
+
+def test_capped_runs_are_marked_in_the_table():
+    results = {
+        "epochs": 100,
+        "d2l/tensorflow/gru": run(240, 30, 7.9),
+        "shim/tensorflow/gru": run(80, 100, 6.3),
+    }
+    text = train_speed.table(results, 100)
+    assert "| tensorflow | gru | 8.00 (30 epochs) | 0.80 | 10.0x |" in text
+    assert "Capped: d2l 1.0.3's TensorFlow GRU leaks" in text
+
+
+def test_notebook_script_keeps_code_cells_and_drops_magics(tmp_path, capsys):
+    from benchmarks import notebook_script
+
+    meta = {"d2l": {"source": "chapters/x.md", "line": 7}}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["# Titre"], "metadata": {}},
+            {"cell_type": "code", "source": ["%matplotlib inline\n", "x = 1"], "metadata": meta},
+            {"cell_type": "code", "source": "print(x + 1)", "metadata": {}},
+        ]
+    }
+    text = notebook_script.script(nb)
+    assert text == "# ---- chapters/x.md:7\nx = 1\n\n# ---- ?:?\nprint(x + 1)\n"
+    path = tmp_path / "bad.ipynb"
+    path.write_text("{not json")
+    assert notebook_script.main([str(path)]) == 1
+    assert f"{path}: error: not a readable notebook" in capsys.readouterr().err

@@ -17,6 +17,7 @@ import pytest
 import build
 from book import BuildError, roles
 from book.branches import BranchError, select
+from book.execute import plan_jobs
 from book.notebook import build as build_notebook
 from book.notebook import cell_key, dumps, write_atomic
 from book.savecheck import compare, shim_definitions
@@ -433,3 +434,19 @@ def test_all_says_where_the_book_is(monkeypatch, capsys, tmp_path):
     assert build.pages(built) == 0
     err = capsys.readouterr().err
     assert "book ready:" in err and (tmp_path / "site" / "index.html").as_uri() in err
+
+
+@pytest.mark.parametrize(
+    "notebooks,jobs,cpus,expected",
+    [
+        (3, None, 2, (3, 1)),  # up to two single-threaded kernels per core
+        (6, None, 2, (4, 1)),
+        (1, None, 2, (1, 2)),  # alone: every core
+        (6, None, 16, (6, 2)),  # fewer notebooks than cores: the cores shared out
+        (3, 3, 2, (3, 1)),  # more kernels than cores: still one thread each
+        (2, 8, 4, (2, 2)),  # never more kernels than notebooks
+        (4, 1, 4, (1, 4)),
+    ],
+)
+def test_plan_jobs(notebooks, jobs, cpus, expected):
+    assert plan_jobs(notebooks, jobs, cpus) == expected

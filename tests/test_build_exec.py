@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import build
+from book.execute import cpu_count, plan_jobs
 
 SHIM = Path(__file__).parent / "fixtures" / "shim"
 
@@ -65,7 +66,8 @@ def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
     executed = tmp_path / "out/executed/pytorch/exec.ipynb"
     nb = json.loads(executed.read_text())
     assert nb["metadata"]["d2l"]["cache_key"]
-    assert nb["cells"][3]["outputs"][0]["text"] == ["2 final 2\n"]
+    threads = os.environ.get("OMP_NUM_THREADS", str(cpu_count()))  # one notebook: every core
+    assert nb["cells"][3]["outputs"][0]["text"] == [f"2 final {threads}\n"]
 
     assert main(args, chapters) == 0  # unchanged: cached, not re-run
     assert "unchanged, cached" in capsys.readouterr().err
@@ -76,6 +78,27 @@ def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{file}:13: error: cell failed (pytorch)" in err and "ZeroDivisionError" in err
     assert executed.read_bytes() == before  # no half-written output
+
+
+def test_notebooks_run_side_by_side_sharing_the_cores(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    chapters, file = chapter(tmp_path)
+    out = tmp_path / "out"
+    assert main(["execute", "--jobs", "2", "--out", str(out)], chapters) == 0
+    err = capsys.readouterr().err
+    jobs, threads = plan_jobs(3, 2)
+    assert f"execute: 3 notebook(s), {jobs} at a time, {threads} thread(s) each" in err
+    for framework in ("pytorch", "tensorflow", "mxnet"):
+        nb = json.loads((out / "executed" / framework / "exec.ipynb").read_text())
+        printed = [o["text"] for c in nb["cells"] for o in c.get("outputs", []) if "text" in o]
+        assert [f"None final {threads}\n"] in printed, framework
+
+
+def test_jobs_must_be_a_positive_integer(tmp_path, capsys):
+    chapters, _ = chapter(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["execute", "--jobs", "0", "--out", str(tmp_path / "out")], chapters)
+    assert "--jobs: expected an integer >= 1, got '0'" in capsys.readouterr().err
 
 
 def nbval(*paths: Path) -> subprocess.CompletedProcess:

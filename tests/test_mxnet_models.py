@@ -83,19 +83,43 @@ def test_public_names_follow_the_contract():
     assert all(hasattr(d2l, name) for name in d2l.__all__)
 
 
-def test_rnn_scratch_matches_reference(rng):
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_rnn_scratch_matches_reference(rng, hybridize):
     (p,) = random_rnn_layers(rng, D, H, 1)
-    X = rng.normal(size=(T, B, D)).astype("float32")
     H0 = rng.normal(size=(B, H)).astype("float32")
     layer = d2l.RNNScratch(D, H)
     set_scratch(layer, p)
-    ref_out, ref_H = rnn_layer(X, H0, p)
-    for state in (np.array(H0), (np.array(H0),)):  # a tensor or a 1-tuple, as d2l
-        outputs, state = layer(np.array(X), state)
-        d2l.check_len(outputs, T)
-        d2l.check_shape(outputs[0], (B, H))
-        close(np.stack(outputs).asnumpy(), ref_out)
-        close(state.asnumpy(), ref_H)
+    if hybridize:
+        layer.hybridize(static_alloc=True)
+    for steps in (T, 1, T):  # the compiled graph is rebuilt when num_steps changes
+        X = rng.normal(size=(steps, B, D)).astype("float32")
+        ref_out, ref_H = rnn_layer(X, H0, p)
+        for state in (np.array(H0), (np.array(H0),)):  # a tensor or a 1-tuple, as d2l
+            outputs, state = layer(np.array(X), state)
+            d2l.check_len(outputs, steps)
+            d2l.check_shape(outputs[0], (B, H))
+            close(np.stack(outputs).asnumpy(), ref_out)
+            close(state.asnumpy(), ref_H)
+    assert layer._active is hybridize
+
+
+def test_hybridized_scratch_layer_has_the_same_gradients(rng):
+    (p,) = random_rnn_layers(rng, D, H, 1)
+    X = np.array(rng.normal(size=(T, B, D)).astype("float32"))
+    grads = []
+    for hybridize in (False, True):
+        layer = d2l.RNNScratch(D, H)
+        set_scratch(layer, p)
+        if hybridize:
+            layer.hybridize(static_alloc=True)
+        with mx.autograd.record():
+            outputs, state = layer(X)  # zero initial state
+            loss = (np.stack(outputs) ** 2).sum() + (3 * state).sum()
+        loss.backward()
+        grads.append({n: getattr(layer, n).grad().asnumpy() for n in ("W_xh", "W_hh", "b_h")})
+    for name, grad in grads[0].items():
+        assert onp.abs(grad).sum() > 0
+        close(grads[1][name], grad)
 
 
 def test_stacked_rnn_scratch_matches_reference(rng):
