@@ -28,6 +28,7 @@ PYTEST := $(BIN)/python -m pytest
 .PHONY: help
 help: ## List the targets and what they do
 	@echo "Usage: make TARGET [FRAMEWORK=pytorch|tensorflow|mxnet] [SECTION=chapters/x.md]"
+	@echo "       make book [MAX_EPOCHS=N] [JOBS=N]   (JOBS: notebooks executed at once)"
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
@@ -49,7 +50,8 @@ $(STAMP): $(REQUIREMENTS)
 
 .PHONY: book
 book: $(STAMP) ## Build, execute and render the whole book (MAX_EPOCHS=1 for a quick look)
-	$(BIN)/python build.py all --framework $(FRAMEWORK) $(if $(MAX_EPOCHS),--max-epochs $(MAX_EPOCHS)) $(SECTION)
+	$(BIN)/python build.py all --framework $(FRAMEWORK) $(if $(MAX_EPOCHS),--max-epochs $(MAX_EPOCHS)) \
+	  $(if $(JOBS),--jobs $(JOBS)) $(SECTION)
 
 .PHONY: notebooks
 notebooks: $(STAMP) ## Generate the notebooks only (no execution; under a second)
@@ -84,8 +86,8 @@ jupyter: $(STAMP) ## Open the generated notebooks in Jupyter with the environmen
 	$(BIN)/jupyter notebook --notebook-dir=_build/notebooks
 
 .PHONY: bench
-bench: $(STAMP) ## Time training against d2l 1.0.3 (writes benchmarks/results/)
-	$(BIN)/python -m benchmarks.train_speed --update-readme $(BENCH_ARGS)
+bench: $(STAMP) ## Time training against d2l 1.0.3, and the whole section (benchmarks/results/)
+	$(BIN)/python -m benchmarks.train_speed --section --update-readme $(BENCH_ARGS)
 
 .PHONY: lock
 lock: ## Re-resolve requirements/lock.txt from the top-level pins (needs the network)

@@ -20,6 +20,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ from book.notebook import (
 from book.source import Section, load
 
 if TYPE_CHECKING:
-    from book.execute import CellFailure
+    from book.execute import CellFailure, Heartbeat
 
 ROOT = Path(__file__).resolve().parent
 COMMANDS = ("check", "notebooks", "list", "execute", "outputs", "all")
@@ -125,7 +126,7 @@ def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
     """Run the notebooks that changed since their last run, side by side; 1 if a cell failed."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from book.execute import cache_key, dependency_files, plan_jobs
+    from book.execute import Heartbeat, cache_key, dependency_files, plan_jobs
 
     deps = dependency_files(ROOT, Path(args.shim))
     todo = []
@@ -145,14 +146,20 @@ def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
     jobs, threads = plan_jobs(len(todo), args.jobs)
     say(f"execute: {len(todo)} notebook(s), {jobs} at a time, {threads} thread(s) each")
     start = time.monotonic()
-    with ThreadPoolExecutor(jobs) as pool:
-        ok = list(pool.map(lambda item: execute_one(args, threads, *item), todo))
+    with Heartbeat(say, args.heartbeat) as heartbeat, ThreadPoolExecutor(jobs) as pool:
+        ok = list(pool.map(lambda item: execute_one(args, threads, heartbeat, *item), todo))
     say(f"execute: done in {time.monotonic() - start:.0f} s")
     return 0 if all(ok) else 1
 
 
 def execute_one(
-    args: argparse.Namespace, threads: int, path: Path, nb: dict, key: str, target: Path
+    args: argparse.Namespace,
+    threads: int,
+    heartbeat: Heartbeat,
+    path: Path,
+    nb: dict,
+    key: str,
+    target: Path,
 ) -> bool:
     """Execute one notebook into ``target`` (with its images); False when a cell failed."""
     from book.execute import CellFailure, kernel_env, run
@@ -165,10 +172,12 @@ def execute_one(
 
     env = kernel_env(ROOT, args.max_epochs, threads=threads)
     try:
-        executed = run(nb, path.parent, env, args.timeout, report)
+        executed = run(nb, path.parent, env, args.timeout, report, partial(heartbeat.begin, where))
     except CellFailure as err:
         say(failure(err))
         return False
+    finally:
+        heartbeat.end(where)
     executed.metadata["d2l"]["cache_key"] = key
     for image in path.parent.rglob("*"):
         if image.is_file() and image.suffix != ".ipynb":
@@ -241,6 +250,12 @@ def parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         help="notebooks executed at once (default: two per core); the cores are shared out",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=30.0,
+        help="seconds between 'still running' lines for long cells (default 30)",
     )
     p.add_argument("--chapters", default=str(ROOT / "chapters"), help=argparse.SUPPRESS)
     p.add_argument("--shim", default=str(ROOT / "d2l_shim"), help=argparse.SUPPRESS)

@@ -17,7 +17,9 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +28,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from book.execute import KERNEL_ARGS, kernel_defaults
 
 from .workloads import EPOCH_CAPS, SECTION, workload_cells
 
@@ -44,14 +48,6 @@ def data_dir() -> Path:
     return folder
 
 
-def kernel_threads() -> dict[str, str]:
-    """The thread settings of the book's kernels (one kernel at a time: every core), for both
-    libraries alike; a variable set in the caller's environment wins."""
-    from book.execute import kernel_defaults
-
-    return kernel_defaults()
-
-
 def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> dict:
     """Execute one workload in a new kernel; return its measurements or its failure."""
     nb = nbformat.v4.new_notebook()
@@ -62,8 +58,8 @@ def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> 
         work.mkdir()
         # d2l reads ../data/timemachine.txt (checksum verified) instead of downloading.
         shutil.copy(data_dir() / "timemachine.txt", Path(tmp) / "data" / "timemachine.txt")
-        env = {
-            **kernel_threads(),
+        env = {  # the book's thread settings (a kernel alone: every core), for both libraries
+            **kernel_defaults(),
             **os.environ,
             "D2L_DATA_DIR": str(data_dir()),
             "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -72,7 +68,11 @@ def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> 
         }
         env.pop("D2L_MAX_EPOCHS", None)
         client = NotebookClient(
-            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": work}}
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            extra_arguments=KERNEL_ARGS,
+            resources={"metadata": {"path": work}},
         )
         old_env = os.environ.copy()
         os.environ.update(env)
@@ -93,9 +93,6 @@ def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> 
 
 def time_section(section: str = "chapters/deep-rnn.md") -> dict:
     """Wall time of ``build.py execute`` of ``section`` in the three frameworks, no cache."""
-    import re
-    import subprocess
-
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "build.py", "execute", section, "--out", out]
         env = {**os.environ, "D2L_DATA_DIR": str(data_dir())}

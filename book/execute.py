@@ -4,6 +4,7 @@ kernel_env(root, max_epochs, threads) environment of the kernel (quiet TF, threa
 plan_jobs(notebooks, jobs)           how many kernels at once, and threads for each
 cache_key(nb, files, max_epochs)     hash of the code + shim + pins + epoch cap
 run(nb, cwd, env, timeout, report)   executed copy; raises CellFailure on the first error
+Heartbeat(say, every)                a line every `every` s for each cell still running
 
 nbformat and nbclient are imported by run() only: their import takes seconds (jsonschema), and
 a cached build needs neither.
@@ -16,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -25,20 +27,26 @@ from book.notebook import code_cell
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours in tracebacks and outputs
 THREAD_VARS = (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
 )  # fmt: skip
 # Environment of every kernel that executes the book (build.py execute, nbval): forced values,
 # then defaults a user's environment may override. (OMP_WAIT_POLICY=PASSIVE is not set: it
 # helps only beside another busy process and made PyTorch training 2x slower on an idle machine.)
 # The thread counts (THREAD_VARS) come from plan_jobs: kernels running side by side share the
-# cores instead of each spinning a pool as large as the machine.
+# cores instead of each spinning a pool as large as the machine. TensorFlow's inter-op pool
+# counts too: alone on 2 cores, its GRU takes 1.4 s per epoch with 1 inter-op thread, 0.8 s
+# with 2.
 KERNEL_FORCED = {"D2L_PLOT": "final", "TF_CPP_MIN_LOG_LEVEL": "2"}
 KERNEL_DEFAULTS = {
     "PYTHONHASHSEED": "0",
-    "TF_NUM_INTEROP_THREADS": "1",
     # Not MXNET_CPU_WORKER_NTHREADS: with 2 workers and OMP_NUM_THREADS=2, MXNet 1.9.1 hangs in
     # the backward pass of np.dot.
 }
+# Arguments of every kernel: its own log (not the cells' outputs) shows errors only, so that
+# a build does not print "Kernel is running over TCP without encryption" once per notebook
+# (the kernel listens on localhost only).
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 SEED = {
     "pytorch": "import torch\ntorch.manual_seed(0)",
     "tensorflow": "import tensorflow as tf\ntf.random.set_seed(0)",
@@ -68,8 +76,10 @@ def plan_jobs(notebooks: int, jobs: int | None = None, cpus: int | None = None) 
     By default up to two single-threaded kernels per core, so that notebooks of unequal length
     keep every core busy to the end; with more cores than kernels, the cores are shared out.
     Small recurrent models gain more from side-by-side notebooks than from threads: on 2 cores,
-    a PyTorch GRU epoch takes 1.1 s with 1 thread and 0.9 s with 2, and two kernels with two
-    threads each on 2 cores spin against each other (one took 10 times longer).
+    a PyTorch GRU epoch takes 1.1 s with 1 thread and 0.9 s with 2. More threads than cores
+    make the thread pools spin against each other: beside two single-threaded kernels, a
+    two-threaded MXNet kernel had not finished a training cell after 220 s that took 130 s
+    with one thread.
     """
     cpus = cpu_count() if cpus is None else cpus
     if jobs is None:
@@ -137,8 +147,9 @@ def run(
     env: dict[str, str],
     timeout: int,
     report: Callable[[int, int, float], None] | None = None,
+    begin: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """Execute a copy of `nb`; report(i, n, seconds) after each code cell."""
+    """Execute a copy of `nb`; begin(i, n) before and report(i, n, seconds) after code cell i."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
@@ -149,6 +160,8 @@ def run(
 
     def started(cell: Any, cell_index: int) -> None:
         current.update(index=cell_index, start=time.monotonic())
+        if begin and cell.cell_type == "code":
+            begin(code_cells.index(cell_index) + 1, len(code_cells))
 
     def completed(cell: Any, cell_index: int, execute_reply: Any = None) -> None:
         if report and cell.cell_type == "code":
@@ -162,6 +175,7 @@ def run(
         executed,
         timeout=timeout,
         kernel_name="python3",
+        extra_arguments=KERNEL_ARGS,
         resources={"metadata": {"path": str(cwd)}},
         record_timing=False,
         on_cell_execute=started,
@@ -178,6 +192,41 @@ def run(
             text = f"timed out after {timeout} s\n{text}"
         raise CellFailure(where.get("source", "?"), where.get("line", 0), framework, text) from None
     return executed
+
+
+class Heartbeat:
+    """Says, every ``every`` seconds, which cells have been running that long (a training cell
+    can take minutes; notebooks running side by side would otherwise stay silent)."""
+
+    def __init__(self, say: Callable[[str], None], every: float = 30.0) -> None:
+        self.say, self.every = say, every
+        self.running: dict[str, tuple[int, int, float]] = {}  # notebook -> (cell, cells, start)
+        self.lock, self.stopped = threading.Lock(), threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def begin(self, notebook: str, cell: int, cells: int) -> None:
+        with self.lock:
+            self.running[notebook] = (cell, cells, time.monotonic())
+
+    def end(self, notebook: str) -> None:
+        with self.lock:
+            self.running.pop(notebook, None)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.every):
+            now = time.monotonic()
+            with self.lock:
+                late = [(k, *v) for k, v in self.running.items() if now - v[2] >= self.every]
+            for notebook, cell, cells, start in late:
+                self.say(f"{notebook} cell {cell}/{cells} running for {now - start:.0f}s")
 
 
 def check_outputs(executed: Any) -> dict[str, dict[str, Any]]:

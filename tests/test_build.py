@@ -450,3 +450,17 @@ def test_all_says_where_the_book_is(monkeypatch, capsys, tmp_path):
 )
 def test_plan_jobs(notebooks, jobs, cpus, expected):
     assert plan_jobs(notebooks, jobs, cpus) == expected
+
+
+def test_heartbeat_names_cells_still_running_until_they_end():
+    from book.execute import Heartbeat
+
+    said: list[str] = []
+    with Heartbeat(said.append, every=0.05) as heartbeat:
+        heartbeat.begin("chapters/x.md mxnet", 8, 13)
+        time.sleep(0.3)
+        heartbeat.end("chapters/x.md mxnet")
+        count = len(said)
+        time.sleep(0.2)
+    assert count >= 2 and len(said) == count  # silent once the cell ended
+    assert all(s.startswith("chapters/x.md mxnet cell 8/13 running for ") for s in said)
