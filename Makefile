@@ -50,8 +50,8 @@ $(STAMP): $(REQUIREMENTS)
 
 .PHONY: book
 book: $(STAMP) ## Build, execute and render the whole book (MAX_EPOCHS=1 for a quick look)
-	$(BIN)/python build.py all --framework $(FRAMEWORK) $(if $(MAX_EPOCHS),--max-epochs $(MAX_EPOCHS)) \
-	  $(if $(JOBS),--jobs $(JOBS)) $(SECTION)
+	$(BIN)/python build.py all --framework $(FRAMEWORK) $(strip $(if $(MAX_EPOCHS),--max-epochs \
+	  $(MAX_EPOCHS)) $(if $(JOBS),--jobs $(JOBS)) $(SECTION))
 
 .PHONY: notebooks
 notebooks: $(STAMP) ## Generate the notebooks only (no execution; under a second)
