@@ -142,18 +142,17 @@ def table(results: dict, epochs: int) -> str:
                 elif "error" in r:
                     cells[lib] = ("failed",) * 4
                 else:
-                    per_epoch = r["seconds"] / r["epochs"]
                     short = f" ({r['epochs']} epochs)" if r["epochs"] != epochs else ""
                     cells[lib] = (
-                        f"{per_epoch:.2f}{short}",
+                        f"{per_epoch(r):.2f}{short}",
                         f"{r['tokens'] / r['seconds']:,.0f}",
                         f"{r['val_ppl']:.2f}{short}",
                         f"{r['max_rss_mb']:.0f}{short}",
                     )
             speedup = "–"
-            if all(r and "error" not in r for r in runs.values()):
-                d, s = runs["d2l"], runs["shim"]
-                speedup = f"{(d['seconds'] / d['epochs']) / (s['seconds'] / s['epochs']):.1f}x"
+            d, s = (per_epoch(runs[lib]) for lib in LIBS)
+            if d is not None and s is not None:
+                speedup = f"{d / s:.1f}x"
             d, s = cells["d2l"], cells["shim"]
             rows.append(
                 f"| {framework} | {model} | {d[0]} | {s[0]} | {speedup} | {s[1]} "
@@ -166,6 +165,7 @@ def table(results: dict, epochs: int) -> str:
 
 
 def per_epoch(r: dict | None) -> float | None:
+    """Seconds per epoch of a run; None when it did not run or failed."""
     return r["seconds"] / r["epochs"] if r and "error" not in r else None
 
 
@@ -231,8 +231,7 @@ def plot(results: dict, path: Path) -> None:
                 continue
             labels.append(f"{framework}\n{model}")
             for lib, r in zip(LIBS, runs, strict=True):
-                ok = r and "error" not in r
-                values[lib].append(r["seconds"] / r["epochs"] if ok else 0)
+                values[lib].append(per_epoch(r) or 0)
     fig = Figure(figsize=(7, 3.2))
     ax = fig.add_subplot()
     width = 0.38
@@ -286,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         result = run_one(lib, framework, model, epochs, args.timeout)
         results[f"{lib}/{framework}/{model}"] = result
-        status = result.get("error") or f"{result['seconds'] / result['epochs']:.2f} s/epoch"
+        status = result.get("error") or f"{per_epoch(result):.2f} s/epoch"
         print(f"    {status} ({time.perf_counter() - start:.0f} s)", flush=True)
         tmp = results_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
