@@ -81,9 +81,9 @@ test-notebooks-full: $(STAMP) ## Execute the notebooks with nbval at full length
 	$(MAKE) test-notebooks NB_EPOCHS=
 
 .PHONY: jupyter
-jupyter: $(STAMP) ## Open the generated notebooks in Jupyter with the environment's kernel
+jupyter: $(STAMP) ## Open the generated notebooks in Jupyter (kernels with the build's settings)
 	$(BIN)/python build.py notebooks
-	$(BIN)/jupyter notebook --notebook-dir=_build/notebooks
+	$(BIN)/python -m book.execute $(BIN)/jupyter notebook --notebook-dir=_build/notebooks
 
 .PHONY: bench
 bench: $(STAMP) ## Time training against d2l 1.0.3, and the whole section (benchmarks/results/)

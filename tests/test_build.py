@@ -464,3 +464,21 @@ def test_heartbeat_names_cells_still_running_until_they_end():
         time.sleep(0.2)
     assert count >= 2 and len(said) == count  # silent once the cell ended
     assert all(s.startswith("chapters/x.md mxnet cell 8/13 running for ") for s in said)
+
+
+def test_commands_started_with_the_kernels_defaults(monkeypatch):
+    """python -m book.execute COMMAND (make jupyter): the kernels' settings, the user's first."""
+    import subprocess
+    import sys
+
+    from book.execute import kernel_defaults
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    show = "import os; print(os.environ['MALLOC_ARENA_MAX'], os.environ['OMP_NUM_THREADS'])"
+    root = Path(__file__).parents[1]
+    command = [sys.executable, "-m", "book.execute", sys.executable, "-c", show]
+    run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=root)
+    assert run.stdout == f"{kernel_defaults()['MALLOC_ARENA_MAX']} 7\n"
+    usage = subprocess.run(command[:3], capture_output=True, text=True, cwd=root)
+    assert usage.returncode == 1 and "usage: python -m book.execute COMMAND" in usage.stderr

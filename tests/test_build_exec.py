@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import build
-from book.execute import cpu_count, plan_jobs
+from book.execute import MALLOC_DEFAULTS, cpu_count, plan_jobs
 
 SHIM = Path(__file__).parent / "fixtures" / "shim"
 
@@ -27,7 +27,8 @@ CHAPTER = """\
 %%tab all
 import os
 n = 3
-print(os.environ.get("D2L_MAX_EPOCHS"), os.environ["D2L_PLOT"], os.environ["OMP_NUM_THREADS"])
+print(os.environ.get("D2L_MAX_EPOCHS"), os.environ["D2L_PLOT"], os.environ["OMP_NUM_THREADS"],
+      os.environ["MALLOC_MMAP_MAX_"])
 ```
 
 ```{.python .input output="check"}
@@ -67,7 +68,8 @@ def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
     nb = json.loads(executed.read_text())
     assert nb["metadata"]["d2l"]["cache_key"]
     threads = os.environ.get("OMP_NUM_THREADS", str(cpu_count()))  # one notebook: every core
-    assert nb["cells"][3]["outputs"][0]["text"] == [f"2 final {threads}\n"]
+    mmap_max = os.environ.get("MALLOC_MMAP_MAX_", "0")
+    assert nb["cells"][3]["outputs"][0]["text"] == [f"2 final {threads} {mmap_max}\n"]
 
     assert main(args, chapters) == 0  # unchanged: cached, not re-run
     assert "unchanged, cached" in capsys.readouterr().err
@@ -76,7 +78,7 @@ def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
     file.write_text(CHAPTER.replace("print(n * 2)", "print(n / 0)"))
     assert main(args, chapters) == 1
     err = capsys.readouterr().err
-    assert f"{file}:13: error: cell failed (pytorch)" in err and "ZeroDivisionError" in err
+    assert f"{file}:14: error: cell failed (pytorch)" in err and "ZeroDivisionError" in err
     assert executed.read_bytes() == before  # no half-written output
 
 
@@ -91,7 +93,51 @@ def test_notebooks_run_side_by_side_sharing_the_cores(tmp_path, capsys, monkeypa
     for framework in ("pytorch", "tensorflow", "mxnet"):
         nb = json.loads((out / "executed" / framework / "exec.ipynb").read_text())
         printed = [o["text"] for c in nb["cells"] for o in c.get("outputs", []) if "text" in o]
-        assert [f"None final {threads}\n"] in printed, framework
+        mmap_max = os.environ.get("MALLOC_MMAP_MAX_", "0")
+        assert [f"None final {threads} {mmap_max}\n"] in printed, framework
+
+
+REUSE = """
+import ctypes, resource, threading
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+size = 80 << 20  # as MXNet's GRU workspace: allocated in a worker thread, freed, again
+
+
+def steps():
+    for _ in range(10):
+        block = libc.malloc(size)
+        ctypes.memset(block, 1, size)
+        libc.free(block)
+
+
+threading.Thread(target=steps).start()  # warm-up: the thread's arena exists now
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+worker = threading.Thread(target=steps)
+worker.start()
+worker.join()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="glibc's malloc variables",
+)
+def test_kernel_malloc_settings_reuse_freed_blocks():
+    """Without MALLOC_DEFAULTS, every large block freed and allocated again is faulted in anew
+    (10 x 80 MB: at least 200,000 page faults of 4 kB); with them, the memory is reused."""
+
+    def faults(extra: dict[str, str]) -> int:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | extra
+        run = subprocess.run([sys.executable, "-c", REUSE], env=env, capture_output=True)
+        return int(run.stdout)
+
+    pages = 10 * (80 << 20) // os.sysconf("SC_PAGE_SIZE")
+    default = faults({})
+    assert default > 0.8 * pages
+    assert faults(MALLOC_DEFAULTS) < default / 4
 
 
 def test_jobs_must_be_a_positive_integer(tmp_path, capsys):
@@ -132,5 +178,5 @@ def test_outputs_are_stored_and_nbval_catches_a_changed_output(tmp_path, capsys)
     assert main(["notebooks", "--framework", "pytorch", "--out", str(out)], chapters) == 0
     result = nbval(good, notebook)
     assert "1 failed, 5 passed" in result.stdout, result.stdout + result.stderr
-    assert f"exec.ipynb::Cell 2 - {file}:13 (pytorch)" in result.stdout, result.stdout
-    assert f"{file}:13 (pytorch): notebook cell failed" in result.stdout
+    assert f"exec.ipynb::Cell 2 - {file}:14 (pytorch)" in result.stdout, result.stdout
+    assert f"{file}:14 (pytorch): notebook cell failed" in result.stdout
