@@ -177,7 +177,7 @@ class RNNScratch(nn.HybridBlock, Module):
         # fully_connected(X, W.T, b) computes X W + b (cheaper backward pass than np.dot + add).
         # X_t W_xh for all steps at once, then cut into steps by one split (SliceChannel) rather
         # than num_steps slices; the sum below is the legacy element-wise add, whose backward
-        # pass is a copy (NumPy's add, which broadcasts, reduces its gradient). ~12 % per step.
+        # pass is a copy (NumPy's add, which broadcasts, reduces its gradient). ~10 % per step.
         h, steps = self.num_hiddens, self._num_steps
         fc = F.npx.fully_connected
         XW = fc(inputs, W_xh.T, no_bias=True, num_hidden=h, flatten=False)  # (steps, batch, h)

@@ -112,7 +112,9 @@ def steps():
         libc.free(block)
 
 
-threading.Thread(target=steps).start()  # warm-up: the thread's arena exists now
+warm_up = threading.Thread(target=steps)  # the heap or arena exists after it
+warm_up.start()
+warm_up.join()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 worker = threading.Thread(target=steps)
 worker.start()
