@@ -29,7 +29,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from book.execute import KERNEL_ARGS, kernel_defaults
+from book.execute import KERNEL_ARGS, kernel_env
 
 from .workloads import EPOCH_CAPS, SECTION, workload_cells
 
@@ -58,15 +58,14 @@ def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> 
         work.mkdir()
         # d2l reads ../data/timemachine.txt (checksum verified) instead of downloading.
         shutil.copy(data_dir() / "timemachine.txt", Path(tmp) / "data" / "timemachine.txt")
-        env = {  # the book's thread settings (a kernel alone: every core), for both libraries
-            **kernel_defaults(),
-            **os.environ,
-            "D2L_DATA_DIR": str(data_dir()),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "D2L_PLOT": "live",
-            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        }
-        env.pop("D2L_MAX_EPOCHS", None)
+        # The book's kernel environment (a kernel alone: every core), for both libraries, with
+        # the training curve drawn live as a reader sees it, and no epoch cap.
+        env = kernel_env(ROOT, max_epochs=None)
+        env.update(
+            D2L_DATA_DIR=str(data_dir()),
+            D2L_PLOT="live",
+            MPLBACKEND="module://matplotlib_inline.backend_inline",
+        )
         client = NotebookClient(
             nb,
             timeout=timeout,
@@ -74,16 +73,11 @@ def run_one(lib: str, framework: str, model: str, epochs: int, timeout: int) -> 
             extra_arguments=KERNEL_ARGS,
             resources={"metadata": {"path": work}},
         )
-        old_env = os.environ.copy()
-        os.environ.update(env)
         try:
-            client.execute()
+            client.execute(env=env)
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
             reason = str(e).strip().splitlines()[-1][:200] if str(e).strip() else type(e).__name__
             return {"error": reason}
-        finally:
-            os.environ.clear()
-            os.environ.update(old_env)
     for output in nb.cells[-1].outputs:
         for line in output.get("text", "").splitlines():
             if line.startswith("RESULT "):

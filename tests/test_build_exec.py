@@ -68,7 +68,7 @@ def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
     nb = json.loads(executed.read_text())
     assert nb["metadata"]["d2l"]["cache_key"]
     threads = os.environ.get("OMP_NUM_THREADS", str(cpu_count()))  # one notebook: every core
-    mmap_max = os.environ.get("MALLOC_MMAP_MAX_", "0")
+    mmap_max = os.environ.get("MALLOC_MMAP_MAX_", MALLOC_DEFAULTS["MALLOC_MMAP_MAX_"])
     assert nb["cells"][3]["outputs"][0]["text"] == [f"2 final {threads} {mmap_max}\n"]
 
     assert main(args, chapters) == 0  # unchanged: cached, not re-run
@@ -93,7 +93,7 @@ def test_notebooks_run_side_by_side_sharing_the_cores(tmp_path, capsys, monkeypa
     for framework in ("pytorch", "tensorflow", "mxnet"):
         nb = json.loads((out / "executed" / framework / "exec.ipynb").read_text())
         printed = [o["text"] for c in nb["cells"] for o in c.get("outputs", []) if "text" in o]
-        mmap_max = os.environ.get("MALLOC_MMAP_MAX_", "0")
+        mmap_max = os.environ.get("MALLOC_MMAP_MAX_", MALLOC_DEFAULTS["MALLOC_MMAP_MAX_"])
         assert [f"None final {threads} {mmap_max}\n"] in printed, framework
 
 

@@ -18,6 +18,7 @@ from reference_rnn import (  # noqa: E402
     stacked,
 )
 
+from benchmarks.workloads import D2L_STACKED  # noqa: E402
 from d2l_shim import mxnet as d2l  # noqa: E402
 
 pytestmark = pytest.mark.mxnet
@@ -380,25 +381,11 @@ def test_gru_language_model_equals_d2l(d2l_ref, rng):
 
 
 def d2l_stacked_scratch_lm(ref, vocab_size, h, layers):
-    """d2l 1.0.3's scratch language model over the book's stacked layers, every layer an
-    attribute (d2l collects the weights of attributes only; see benchmarks/workloads.py)."""
-
-    class Stacked(ref.Module):
-        def __init__(self):
-            super().__init__()
-            self.num_layers = layers
-            for i in range(layers):
-                setattr(self, f"rnn{i}", ref.RNNScratch(vocab_size if i == 0 else h, h))
-
-        def forward(self, inputs, Hs=None):
-            outputs = inputs
-            for i in range(self.num_layers):
-                outputs, _ = getattr(self, f"rnn{i}")(outputs)
-                outputs = np.stack(outputs, 0)
-            return outputs, None
-
-    stacked = Stacked()
-    stacked.num_hiddens, stacked.sigma = h, 0.01
+    """d2l 1.0.3's scratch language model over the benchmark's reference stacked layers (every
+    layer an attribute: d2l collects the weights of attributes only)."""
+    namespace = {"d2l": ref, "np": np}
+    exec(D2L_STACKED["mxnet"], namespace)
+    stacked = namespace["StackedRNNScratch"](vocab_size, h, layers)
     return ref.RNNLMScratch(stacked, vocab_size, lr=2)
 
 
