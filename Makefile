@@ -89,6 +89,10 @@ jupyter: $(STAMP) ## Open the generated notebooks in Jupyter (kernels with the b
 bench: $(STAMP) ## Time training against d2l 1.0.3, and the whole section (benchmarks/results/)
 	$(BIN)/python -m benchmarks.train_speed --section --update-readme $(BENCH_ARGS)
 
+.PHONY: bench-perplexity
+bench-perplexity: $(STAMP) ## Compare validation perplexity with d2l 1.0.3 over seeds (resumable)
+	$(BIN)/python -m benchmarks.perplexity --update-readme $(PPL_ARGS)
+
 .PHONY: lock
 lock: ## Re-resolve requirements/lock.txt from the top-level pins (needs the network)
 	rm -rf /tmp/d2l-lock-venv && $(PYTHON) -m venv /tmp/d2l-lock-venv

@@ -9,6 +9,8 @@ which d2l's MXNet parameter collection does not see).
 
 from __future__ import annotations
 
+from book.execute import seed_code
+
 SECTION = dict(batch_size=1024, num_steps=32, num_hiddens=32, num_layers=2, lr=2, clip=1)
 
 STUB_TORCHVISION = """
@@ -119,13 +121,22 @@ VAL_PPL = {
 }
 
 
-def workload_cells(lib: str, framework: str, model: str, epochs: int) -> list[str]:
-    """The notebook cells of one run; the last one prints a JSON line of results."""
+def workload_cells(
+    lib: str, framework: str, model: str, epochs: int, seed: int | None = None, draw: bool = True
+) -> list[str]:
+    """The notebook cells of one run; the last one prints a JSON line of results.
+
+    ``seed``: Python, NumPy and the framework seeded alike for both libraries (initial weights,
+    batch order). ``draw=False``: the training curve is recorded but not drawn (the board's
+    ``display``, in both libraries), for studies that time nothing.
+    """
     s = SECTION
     setup = [
         "import json, os, resource, time",
         IMPORTS[(lib, framework)],
     ]
+    if seed is not None:
+        setup.append(seed_code(framework, seed))
     if lib == "d2l" and model == "scratch":
         setup.append(D2L_STACKED[framework])
     build = [
@@ -138,6 +149,8 @@ def workload_cells(lib: str, framework: str, model: str, epochs: int) -> list[st
         ),
         f"trainer = d2l.Trainer(max_epochs={epochs}, gradient_clip_val={s['clip']})",
     ]
+    if not draw:
+        build.append("model.board.display = False")
     fit = [
         "start = time.perf_counter()",
         "trainer.fit(model, data)",

@@ -62,10 +62,17 @@ KERNEL_DEFAULTS = {
 # (the kernel listens on localhost only).
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 SEED = {
-    "pytorch": "import torch\ntorch.manual_seed(0)",
-    "tensorflow": "import tensorflow as tf\ntf.random.set_seed(0)",
-    "mxnet": "import mxnet\nmxnet.random.seed(0)",
+    "pytorch": "import torch\ntorch.manual_seed({seed})",
+    "tensorflow": "import tensorflow as tf\ntf.random.set_seed({seed})",
+    "mxnet": "import mxnet\nmxnet.random.seed({seed})",
 }
+
+
+def seed_code(framework: str, seed: int) -> str:
+    """Code seeding Python's, NumPy's and ``framework``'s generators with ``seed``."""
+    return f"import random\nimport numpy\nrandom.seed({seed})\nnumpy.random.seed({seed})\n" + SEED[
+        framework
+    ].format(seed=seed)
 
 
 class CellFailure(Exception):
@@ -150,8 +157,7 @@ def dependency_files(root: Path, shim_dir: Path) -> list[Path]:
 def with_seed(nb: dict[str, Any], framework: str) -> dict[str, Any]:
     """A copy with a seeding cell first (for reference outputs)."""
     seeded = copy.deepcopy(nb)
-    code = f"import random\nimport numpy\nrandom.seed(0)\nnumpy.random.seed(0)\n{SEED[framework]}"
-    seeded["cells"].insert(0, {**code_cell(code, {}), "id": "d2l-seed"})
+    seeded["cells"].insert(0, {**code_cell(seed_code(framework, 0), {}), "id": "d2l-seed"})
     return seeded
 
 
