@@ -83,7 +83,7 @@ def test_live_mode_shows_at_most_once_per_min_interval(monkeypatch):
     monkeypatch.setattr(plot_module.time, "perf_counter", lambda: clock[0])
     board = ProgressBoard(min_interval=1.0)
     shows = []
-    monkeypatch.setattr(board, "show", lambda: shows.append(clock[0]))
+    monkeypatch.setattr(board, "show", lambda final=True: shows.append(clock[0]))
     for _ in range(300):  # the clock stands still: one display only
         board.draw(clock[0], 1.0, "loss")
     assert shows == [100.0]
@@ -119,12 +119,58 @@ def test_live_show_updates_one_display(monkeypatch):
     assert Handle.updates == 3  # 2 more draws, then the final figure
 
 
+def _record_frames(monkeypatch):
+    """Fake Jupyter display; returns the list of (crop, layouts so far) of each frame."""
+    import IPython.display
+
+    frames, layouts = [], []
+    monkeypatch.setenv(PLOT_ENV, "live")
+    monkeypatch.setattr(IPython.display, "display", lambda image, display_id=False: Handle())
+    monkeypatch.setattr(
+        plot_module.TightLayoutEngine, "execute", lambda self, fig: layouts.append(1)
+    )
+    real = plot_module.figure_svg
+
+    def figure_svg(fig, crop=True):
+        frames.append((crop, len(layouts)))
+        return real(fig, crop)
+
+    class Handle:
+        def update(self, image):
+            pass
+
+    monkeypatch.setattr(plot_module, "figure_svg", figure_svg)
+    return frames
+
+
+def test_live_frames_are_uncropped_and_laid_out_when_tick_labels_change_width(monkeypatch):
+    frames = _record_frames(monkeypatch)
+    board = ProgressBoard(min_interval=0.0)
+    # y tick labels: '10.0' (one point), then '10' ... '60' for 10..50, then '1000' and '−200'.
+    for i, y in enumerate([10, 20, 30, 40, 50, 1000, 900]):
+        board.draw(i, y, "loss")
+    board.finish()
+    assert [crop for crop, _ in frames] == [False] * 7 + [True]  # only the final one cropped
+    assert [layouts for _, layouts in frames] == [1, 2, 2, 2, 2, 3, 3, 3]
+
+
+def test_a_figure_given_by_the_user_is_always_cropped_and_never_laid_out(monkeypatch):
+    from matplotlib.figure import Figure
+
+    frames = _record_frames(monkeypatch)
+    board = ProgressBoard(min_interval=0.0, fig=Figure())
+    for i in range(3):
+        board.draw(i, i, "loss")
+    board.finish()
+    assert frames == [(True, 0)] * 4
+
+
 @pytest.mark.parametrize(("mode", "shown"), [("none", 0), ("final", 1)])
 def test_final_and_none_modes(monkeypatch, mode, shown):
     monkeypatch.setenv(PLOT_ENV, mode)
     board = ProgressBoard()
     shows = []
-    monkeypatch.setattr(board, "show", lambda: shows.append(1))
+    monkeypatch.setattr(board, "show", lambda final=True: shows.append(1))
     for i in range(100):
         board.draw(i, i, "loss")
     assert shows == []  # nothing while training
@@ -135,7 +181,7 @@ def test_final_and_none_modes(monkeypatch, mode, shown):
 def test_display_false_never_shows(monkeypatch):
     monkeypatch.setenv(PLOT_ENV, "live")
     board = ProgressBoard(display=False, min_interval=0.0)
-    monkeypatch.setattr(board, "show", lambda: pytest.fail("shown"))
+    monkeypatch.setattr(board, "show", lambda final=True: pytest.fail("shown"))
     board.draw(0, 0, "loss")
     board.finish()
 
