@@ -1,6 +1,6 @@
 """Validation perplexity of the section's models over several seeds: our shim against d2l 1.0.3.
 
-    python -m benchmarks.perplexity [--seeds 0,1,2] [--jobs 2] [--frameworks pytorch,mxnet]
+    python -m benchmarks.perplexity [--seeds 0,1,2,3] [--jobs 2] [--frameworks pytorch,mxnet]
                                     [--models scratch,gru] [--libs d2l,shim] [--update-readme]
 
 At lr 2 the training is chaotic: two runs of the same code from different seeds end 100 epochs
@@ -198,7 +198,7 @@ def save(results: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated integers")
+    parser.add_argument("--seeds", default="0,1,2,3", help="comma-separated integers")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=cpu_count(), help="runs side by side")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
