@@ -70,9 +70,10 @@ SEED = {
 
 def seed_code(framework: str, seed: int) -> str:
     """Code seeding Python's, NumPy's and ``framework``'s generators with ``seed``."""
-    return f"import random\nimport numpy\nrandom.seed({seed})\nnumpy.random.seed({seed})\n" + SEED[
-        framework
-    ].format(seed=seed)
+    python_and_numpy = (
+        f"import random\nimport numpy\nrandom.seed({seed})\nnumpy.random.seed({seed})"
+    )
+    return python_and_numpy + "\n" + SEED[framework].format(seed=seed)
 
 
 class CellFailure(Exception):
