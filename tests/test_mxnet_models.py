@@ -421,5 +421,41 @@ def test_scratch_training_steps_equal_d2l(d2l_ref, capsys):
         onp.testing.assert_allclose(mine.data().asnumpy(), ref.asnumpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.reference
+def test_gru_training_steps_equal_d2l(d2l_ref):
+    """As above for the concise GRU: same weights and batches give d2l's losses and weights."""
+    d2l.set_seed(0)
+    data = small_data(num_train=1024)
+    clip = 0.05
+    ours = gru_lm()
+    trainer = d2l.Trainer(max_epochs=1, gradient_clip_val=clip)
+    trainer.fit(ours, data)  # hybridizes; the weights are replaced below
+    batches = list(data.train_dataloader())
+    theirs = d2l_ref.RNNLM(d2l_ref.GRU(32, 2), 28, lr=2)
+    theirs(batches[0][0])  # creates d2l's lazy weights
+    theirs.plot = lambda *args, **kwargs: None
+    layers = ((ours.rnn.rnn, theirs.rnn.rnn), (ours.linear, theirs.linear))
+    for mine, ref in layers:
+        for name, param in ref._reg_params.items():
+            getattr(mine, name).set_data(param.data().copy())
+    ref_trainer, optim, norms = d2l_ref.Trainer(max_epochs=1), theirs.configure_optimizers(), []
+    for batch in batches:
+        with mx.autograd.record():
+            ref_loss = theirs.training_step(batch)
+        ref_loss.backward()
+        grads = [p.grad() for p in theirs.collect_params().values()]
+        norms.append(float(sum((g * g).sum() for g in grads)) ** 0.5)
+        ref_trainer.clip_gradients(clip, theirs)
+        optim.step(1)
+        loss = trainer.train_step(trainer.prepare_batch(batch))
+        assert float(loss) == pytest.approx(float(ref_loss), rel=1e-5)
+    assert min(norms) > clip  # clipping was active at every step
+    for mine, ref in layers:
+        for name, param in ref._reg_params.items():
+            onp.testing.assert_allclose(
+                getattr(mine, name).data().asnumpy(), param.data().asnumpy(), rtol=1e-4, atol=1e-5
+            )
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

@@ -13,6 +13,7 @@ tf = pytest.importorskip("tensorflow")
 
 import reference_rnn as ref  # noqa: E402
 
+from benchmarks.workloads import D2L_STACKED  # noqa: E402
 from d2l_shim import tensorflow as d2l  # noqa: E402
 from d2l_shim._common import TIME_MACHINE, fetch  # noqa: E402
 
@@ -348,6 +349,61 @@ def test_scratch_language_model_matches_d2l(rng, small_data, d2l_tf):
     np.testing.assert_allclose(ours(X), theirs(X), atol=ATOL)
     vocab = small_data.vocab
     assert ours.predict("time traveller", 10, vocab) == theirs.predict("time traveller", 10, vocab)
+
+
+def section_models(kind, d2l_tf, vocab_size):
+    """Ours and d2l's section model, and a function pairing their variables."""
+    if kind == "gru":
+        ours = d2l.RNNLM(d2l.GRU(H, 2), vocab_size, lr=2)
+        theirs = d2l_tf.RNNLM(d2l_tf.GRU(H, 2), vocab_size=vocab_size, lr=2)
+        return (
+            ours,
+            theirs,
+            lambda: zip(ours.trainable_variables, theirs.trainable_variables, strict=True),
+        )  # read when called: d2l's weights are created by its first call
+    namespace = {"d2l": d2l_tf, "tf": tf}
+    exec(D2L_STACKED["tensorflow"], namespace)  # d2l 1.0.3 has no StackedRNNScratch
+    ours = d2l.RNNLMScratch(d2l.StackedRNNScratch(vocab_size, H, 2), vocab_size, lr=2)
+    theirs = d2l_tf.RNNLMScratch(namespace["StackedRNNScratch"](vocab_size, H, 2), vocab_size, 2)
+
+    def pairs():
+        layers = zip(ours.rnn.rnns, theirs.rnn.rnns, strict=True)
+        by_layer = [
+            (getattr(a, n), getattr(b, n)) for a, b in layers for n in ("W_xh", "W_hh", "b_h")
+        ]
+        return [(ours.W_hq, theirs.W_hq), (ours.b_q, theirs.b_q)] + by_layer
+
+    return ours, theirs, pairs
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("kind", ["scratch", "gru"])
+def test_training_steps_equal_d2l(kind, small_data, d2l_tf):
+    """Same weights, same batches: our compiled step (loss, clipping, SGD) gives d2l's losses
+    and weights, the section's models at lr 2 with a clipping bound the gradients exceed."""
+    clip = 0.05
+    ours, theirs, pairs = section_models(kind, d2l_tf, len(small_data.vocab))
+    trainer = d2l.Trainer(max_epochs=1, gradient_clip_val=clip)
+    trainer.fit(ours, small_data)  # compiles the steps; the weights are replaced below
+    batches = list(small_data.train_dataloader())
+    theirs(batches[0][0])  # creates d2l's lazy weights
+    for mine, other in pairs():
+        mine.assign(other)
+    theirs.plot = lambda *args, **kwargs: None  # d2l's board needs its own trainer's counters
+    ref_trainer, optim, norms = d2l_tf.Trainer(max_epochs=1), theirs.configure_optimizers(), []
+    for batch in batches:
+        with tf.GradientTape() as tape:
+            ref_loss = theirs.training_step(batch)
+        grads = tape.gradient(ref_loss, theirs.trainable_variables)
+        norms.append(float(tf.linalg.global_norm(grads)))
+        optim.apply_gradients(
+            zip(ref_trainer.clip_gradients(clip, grads), theirs.trainable_variables, strict=True)
+        )
+        loss = trainer.train_step(batch)
+        assert float(loss) == pytest.approx(float(ref_loss), rel=1e-5)
+    assert min(norms) > clip  # clipping was active at every step
+    for mine, other in pairs():
+        np.testing.assert_allclose(mine.numpy(), other.numpy(), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.reference

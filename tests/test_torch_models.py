@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 import reference_rnn as ref  # noqa: E402
 
+from benchmarks.workloads import D2L_STACKED  # noqa: E402
 from d2l_shim import torch as d2l  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -362,3 +363,40 @@ def test_copied_weights_give_d2l_outputs(d2l_ref, small_data, kind):
     assert_close(ours(X), expected.detach().numpy())
     vocab = small_data.vocab
     assert ours.predict("time traveller", 20, vocab) == theirs.predict("time traveller", 20, vocab)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("kind", ["scratch", "gru"])
+def test_training_steps_equal_d2l(d2l_ref, small_data, kind):
+    """Same weights, same batches: our steps (loss, clipping, SGD) give d2l's losses and
+    weights, the section's models at lr 2 with a clipping bound the gradients exceed."""
+    clip = 0.05
+    if kind == "scratch":
+        namespace = {"d2l": d2l_ref, "torch": torch, "nn": torch.nn}
+        exec(D2L_STACKED["pytorch"], namespace)  # d2l 1.0.3 has no StackedRNNScratch
+        theirs = d2l_ref.RNNLMScratch(namespace["StackedRNNScratch"](V, 32, 2), V, lr=2)
+        ours = d2l.RNNLMScratch(d2l.StackedRNNScratch(V, 32, 2), V, lr=2)
+    else:
+        theirs = d2l_ref.RNNLM(d2l_ref.GRU(V, 32, 2), V, lr=2)
+        ours = d2l.RNNLM(d2l.GRU(V, 32, 2), V, lr=2)
+    trainer = d2l.Trainer(max_epochs=1, gradient_clip_val=clip)
+    trainer.fit(ours, small_data)  # prepares the trainer; the weights are replaced below
+    batches = list(small_data.train_dataloader())
+    theirs(batches[0][0])  # creates d2l's lazy output layer
+    ours.load_state_dict(theirs.state_dict())
+    theirs.plot = lambda *args, **kwargs: None  # d2l's board needs its own trainer's counters
+    ref_trainer, optim, norms = d2l_ref.Trainer(max_epochs=1), theirs.configure_optimizers(), []
+    for batch in batches:
+        ref_loss = theirs.training_step(batch)
+        optim.zero_grad()
+        ref_loss.backward()
+        norms.append(float(sum((p.grad**2).sum() for p in theirs.parameters()) ** 0.5))
+        ref_trainer.clip_gradients(clip, theirs)
+        optim.step()
+        loss = trainer.train_step(trainer.prepare_batch(batch))
+        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
+    assert min(norms) > clip  # clipping was active at every step
+    for (name, mine), other in zip(
+        ours.state_dict().items(), theirs.state_dict().values(), strict=True
+    ):
+        np.testing.assert_allclose(mine.numpy(), other.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
