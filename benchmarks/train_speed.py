@@ -1,7 +1,7 @@
 """Training speed of the section's models: our shim against d2l 1.0.3, in each framework.
 
     python -m benchmarks.train_speed [--epochs 100] [--frameworks pytorch,mxnet] [--section]
-                                     [--update-readme]
+                                     [--repeat 3] [--update-readme]
 
 Each run executes in a fresh Jupyter kernel (nbclient), one at a time, exactly as a reader's
 notebook would: same data (batch 1024 x 32 steps), same model (h=32, 2 layers, lr 2, clipping 1),
@@ -9,6 +9,8 @@ training curve drawn. Prints a table (s/epoch, tokens/s, speed-up, validation pe
 memory), the issue's targets computed from it, and writes
 benchmarks/results/train_speed.{json,md,svg}. ``--section`` also times ``build.py execute`` of
 the whole section (three frameworks, full settings, notebooks side by side), as ``make book``.
+``--repeat N`` times each row N times and keeps the median run: on a shared virtual machine one
+run can be 15 % off.
 """
 
 from __future__ import annotations
@@ -167,8 +169,27 @@ def table(results: dict, epochs: int) -> str:
             )
     notes = [why for (lib, f, m), (_, why) in EPOCH_CAPS.items() if f"{lib}/{f}/{m}" in results]
     rows += [""] + [f"Capped: {why}." for why in notes]
+    repeated = [
+        f"{key.replace('/', ' ')} "
+        + " / ".join(f"{s / r['epochs']:.2f}" for s in sorted(r["all_seconds"]))
+        for key, r in results.items()
+        if isinstance(r, dict) and len(r.get("all_seconds", [])) > 1
+    ]
+    if repeated:
+        rows += ["", "Timed several times, median shown (s/epoch of each run): "]
+        rows[-1] += "; ".join(repeated) + "."
     rows += [""] + targets(results, epochs) + ["", f"Machine: {machine()}."]
     return "\n".join(rows)
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run of median time among ``runs`` (the slower middle one for an even count), with
+    every run's seconds in ``all_seconds``; the first failure if any run failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return {**ordered[len(ordered) // 2], "all_seconds": [r["seconds"] for r in runs]}
 
 
 def per_epoch(r: dict | None) -> float | None:
@@ -266,10 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--libs", default=",".join(LIBS))
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per training cell")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per row; the median run is kept"
+    )
+    parser.add_argument(
         "--section", action="store_true", help="also time the whole section (build.py execute)"
     )
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat: at least 1, got {args.repeat}")
     frameworks, models, libs = (s.split(",") for s in (args.frameworks, args.models, args.libs))
     for name, chosen, allowed in [
         ("--frameworks", frameworks, FRAMEWORKS),
@@ -288,9 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         epochs = min(args.epochs, EPOCH_CAPS.get((lib, framework, model), (args.epochs,))[0])
         print(f"[{i}/{len(runs)}] {lib} {framework} {model}, {epochs} epochs ...", flush=True)
         start = time.perf_counter()
-        result = run_one(lib, framework, model, epochs, args.timeout)
+        result = median_run(
+            [run_one(lib, framework, model, epochs, args.timeout) for _ in range(args.repeat)]
+        )
         results[f"{lib}/{framework}/{model}"] = result
         status = result.get("error") or f"{per_epoch(result):.2f} s/epoch"
+        if len(result.get("all_seconds", [])) > 1:
+            status += " (median of " + ", ".join(f"{s:.0f}" for s in result["all_seconds"]) + " s)"
         print(f"    {status} ({time.perf_counter() - start:.0f} s)", flush=True)
         tmp = results_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=1, sort_keys=True))

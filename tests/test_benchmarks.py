@@ -152,3 +152,16 @@ def test_plots_are_byte_identical_from_one_run_to_the_next(tmp_path):
         draw(second)
         assert first.read_bytes() == second.read_bytes()
         assert b"<svg" in first.read_bytes()
+
+
+def test_repeated_rows_keep_the_median_run_and_show_the_spread():
+    runs = [run(s, 10, ppl) for s, ppl in [(12.0, 6.1), (9.0, 6.2), (10.0, 6.3)]]
+    median = train_speed.median_run(runs)
+    assert median["seconds"] == 10.0 and median["val_ppl"] == 6.3  # the median run, whole
+    assert median["all_seconds"] == [12.0, 9.0, 10.0]
+    assert train_speed.median_run([runs[0], {"error": "DeadKernelError"}]) == {
+        "error": "DeadKernelError"
+    }
+    text = train_speed.table({"epochs": 10, "shim/mxnet/gru": median}, 10)
+    assert "| mxnet | gru | not run | 1.00 |" in text
+    assert "median shown (s/epoch of each run): shim mxnet gru 0.90 / 1.00 / 1.20." in text
