@@ -32,9 +32,11 @@ from .train_speed import (
     LIBS,
     MODELS,
     RESULTS,
+    add_selection,
     machine,
     run_one,
     save_svg,
+    selection,
     update_readme,
 )
 from .workloads import EPOCH_CAPS, SECTION
@@ -201,9 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2,3", help="comma-separated integers")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=cpu_count(), help="runs side by side")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--libs", default=",".join(LIBS))
+    add_selection(parser)
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per training cell")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
@@ -213,14 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds: comma-separated integers expected, got {args.seeds!r}")
     if args.jobs < 1:
         parser.error(f"--jobs: at least 1, got {args.jobs}")
-    frameworks, models, libs = (s.split(",") for s in (args.frameworks, args.models, args.libs))
-    for name, chosen, allowed in [
-        ("--frameworks", frameworks, FRAMEWORKS),
-        ("--models", models, MODELS),
-        ("--libs", libs, LIBS),
-    ]:
-        if unknown := set(chosen) - set(allowed):
-            parser.error(f"{name}: unknown {sorted(unknown)}; choose from {allowed}")
+    frameworks, models, libs = selection(parser, args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     results_file = RESULTS / "perplexity.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}

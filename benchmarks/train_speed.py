@@ -279,12 +279,28 @@ def update_readme(text: str, markers: tuple[str, str] = (README_START, README_EN
     readme.write_text(content)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=100)
+def add_selection(parser: argparse.ArgumentParser) -> None:
+    """--frameworks, --models and --libs (comma-separated; default: all)."""
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--libs", default=",".join(LIBS))
+
+
+def selection(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[list[str]]:
+    """The chosen frameworks, models and libraries; an unknown name is a usage error."""
+    chosen = [args.frameworks.split(","), args.models.split(","), args.libs.split(",")]
+    for name, names, allowed in zip(
+        ("--frameworks", "--models", "--libs"), chosen, (FRAMEWORKS, MODELS, LIBS), strict=True
+    ):
+        if unknown := set(names) - set(allowed):
+            parser.error(f"{name}: unknown {sorted(unknown)}; choose from {allowed}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=100)
+    add_selection(parser)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per training cell")
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per row; the median run is kept"
@@ -296,14 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat: at least 1, got {args.repeat}")
-    frameworks, models, libs = (s.split(",") for s in (args.frameworks, args.models, args.libs))
-    for name, chosen, allowed in [
-        ("--frameworks", frameworks, FRAMEWORKS),
-        ("--models", models, MODELS),
-        ("--libs", libs, LIBS),
-    ]:
-        if unknown := set(chosen) - set(allowed):
-            parser.error(f"{name}: unknown {sorted(unknown)}; choose from {allowed}")
+    frameworks, models, libs = selection(parser, args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     results_file = RESULTS / "train_speed.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
