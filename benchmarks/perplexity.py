@@ -18,7 +18,6 @@ d2l's + 2 %), and writes benchmarks/results/perplexity.{md,svg}.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -33,8 +32,10 @@ from .train_speed import (
     MODELS,
     RESULTS,
     add_selection,
+    load_results,
     machine,
     run_one,
+    save_results,
     save_svg,
     selection,
     update_readme,
@@ -118,7 +119,8 @@ def table(results: dict) -> str:
         "| 95 % interval | target (≤ +2 %) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for (framework, model), ppl in collect(results).items():
+    rows = collect(results)
+    for (framework, model), ppl in rows.items():
         cells = []
         for lib in LIBS:
             mean, sd = summarize(ppl[lib]) if ppl[lib] else (None, None)
@@ -142,7 +144,7 @@ def table(results: dict) -> str:
     caps = [
         f"{f} {m}: {EPOCH_CAPS[(lib, f, m)][1]}; both libraries compared at "
         f"{row_epochs(f, m, epochs)} epochs"
-        for (f, m) in collect(results)
+        for (f, m) in rows
         for lib in LIBS
         if (lib, f, m) in EPOCH_CAPS and row_epochs(f, m, epochs) < epochs
     ]
@@ -192,12 +194,6 @@ def pending(results: dict, seeds, frameworks, models, libs) -> list[tuple]:
     ]
 
 
-def save(results: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
-    tmp.replace(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3", help="comma-separated integers")
@@ -214,11 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs: at least 1, got {args.jobs}")
     frameworks, models, libs = selection(parser, args)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     results_file = RESULTS / "perplexity.json"
-    results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    if results.get("epochs") != args.epochs:
-        results = {"epochs": args.epochs, "runs": {}}
+    results = load_results(results_file, args.epochs, runs={})
     todo = pending(results, seeds, frameworks, models, libs)
     threads = max(1, cpu_count() // args.jobs)
     print(f"{len(todo)} run(s) to do, {args.jobs} at a time, {threads} thread(s) each", flush=True)
@@ -242,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             key = futures[future]
             result = future.result()
             results["runs"][key] = result
-            save(results, results_file)
+            save_results(results, results_file)
             status = result.get("error") or f"val ppl {result['val_ppl']:.3f}"
             elapsed = time.perf_counter() - start
             print(f"[{done}/{len(todo)}] {key}: {status} ({elapsed / 60:.0f} min)", flush=True)

@@ -176,8 +176,8 @@ def table(results: dict, epochs: int) -> str:
         if isinstance(r, dict) and len(r.get("all_seconds", [])) > 1
     ]
     if repeated:
-        rows += ["", "Timed several times, median shown (s/epoch of each run): "]
-        rows[-1] += "; ".join(repeated) + "."
+        spread = "; ".join(repeated)
+        rows += ["", f"Timed several times, median shown (s/epoch of each run): {spread}."]
     rows += [""] + targets(results, epochs) + ["", f"Machine: {machine()}."]
     return "\n".join(rows)
 
@@ -279,6 +279,21 @@ def update_readme(text: str, markers: tuple[str, str] = (README_START, README_EN
     readme.write_text(content)
 
 
+def load_results(path: Path, epochs: int, **empty: object) -> dict:
+    """The stored results of ``path`` when measured over ``epochs`` epochs, else new ones:
+    ``{"epochs": epochs, **empty}`` (also creates the results folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    results = json.loads(path.read_text()) if path.exists() else {}
+    return results if results.get("epochs") == epochs else {"epochs": epochs, **empty}
+
+
+def save_results(results: dict, path: Path) -> None:
+    """Write ``results`` as JSON through a temporary file: never half-written."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
 def add_selection(parser: argparse.ArgumentParser) -> None:
     """--frameworks, --models and --libs (comma-separated; default: all)."""
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
@@ -313,11 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error(f"--repeat: at least 1, got {args.repeat}")
     frameworks, models, libs = selection(parser, args)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     results_file = RESULTS / "train_speed.json"
-    results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    if results.get("epochs") != args.epochs:
-        results = {"epochs": args.epochs}
+    results = load_results(results_file, args.epochs)
     runs = [(lib, f, m) for f in frameworks for m in models for lib in libs]
     for i, (lib, framework, model) in enumerate(runs, 1):
         epochs = min(args.epochs, EPOCH_CAPS.get((lib, framework, model), (args.epochs,))[0])
@@ -331,13 +343,11 @@ def main(argv: list[str] | None = None) -> int:
         if len(result.get("all_seconds", [])) > 1:
             status += " (median of " + ", ".join(f"{s:.0f}" for s in result["all_seconds"]) + " s)"
         print(f"    {status} ({time.perf_counter() - start:.0f} s)", flush=True)
-        tmp = results_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
-        tmp.replace(results_file)
+        save_results(results, results_file)
     if args.section:
         print("whole section, three frameworks (build.py execute) ...", flush=True)
         results["section"] = time_section()
-        results_file.write_text(json.dumps(results, indent=1, sort_keys=True))
+        save_results(results, results_file)
     text = table(results, args.epochs)
     print("\n" + text)
     (RESULTS / "train_speed.md").write_text(text + "\n")

@@ -165,3 +165,12 @@ def test_repeated_rows_keep_the_median_run_and_show_the_spread():
     text = train_speed.table({"epochs": 10, "shim/mxnet/gru": median}, 10)
     assert "| mxnet | gru | not run | 1.00 |" in text
     assert "median shown (s/epoch of each run): shim mxnet gru 0.90 / 1.00 / 1.20." in text
+
+
+def test_results_are_kept_for_the_same_epochs_and_reset_otherwise(tmp_path):
+    path = tmp_path / "results" / "r.json"
+    assert train_speed.load_results(path, 100, runs={}) == {"epochs": 100, "runs": {}}
+    train_speed.save_results({"epochs": 100, "runs": {"a": 1}}, path)
+    assert not path.with_suffix(".tmp").exists()
+    assert train_speed.load_results(path, 100, runs={}) == {"epochs": 100, "runs": {"a": 1}}
+    assert train_speed.load_results(path, 10) == {"epochs": 10}
