@@ -182,3 +182,28 @@ def test_outputs_are_stored_and_nbval_catches_a_changed_output(tmp_path, capsys)
     assert "1 failed, 5 passed" in result.stdout, result.stdout + result.stderr
     assert f"exec.ipynb::Cell 2 - {file}:14 (pytorch)" in result.stdout, result.stdout
     assert f"{file}:14 (pytorch): notebook cell failed" in result.stdout
+
+
+@pytest.mark.tensorflow
+def test_kernel_outputs_hold_no_framework_log_lines():
+    """TensorFlow's C++ log lines (I0000 at import, E0000 cuInit with the `tensorflow` wheel
+    at TF_CPP_MIN_LOG_LEVEL=2) stay out of the cells of `build.py execute`: the book's pages
+    show stderr."""
+    pytest.importorskip("tensorflow")
+    from book.execute import kernel_env, run
+
+    cells = ["import tensorflow as tf", "print(float(tf.reduce_sum(tf.ones(3))))", "print(2)"]
+    nb = {
+        "cells": [{"cell_type": "code", "metadata": {}, "source": c} for c in cells],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    for cell in nb["cells"]:
+        cell.update(outputs=[], execution_count=None)
+    root = Path(__file__).resolve().parents[1]
+    env = kernel_env(root, None, threads=1)
+    del env["PYTEST_CURRENT_TEST"]  # ipykernel captures no file descriptor under pytest
+    executed = run(nb, root, env, timeout=300)
+    texts = ["".join(out.get("text", "")) for cell in executed.cells for out in cell.outputs]
+    assert texts == ["3.0\n", "2\n"]
