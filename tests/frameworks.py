@@ -64,6 +64,19 @@ class Adapter:
         for name in ("W_xh", "W_hh", "b_h"):
             self.assign(getattr(layer, name), p[name])
 
+    def set_stacked_gates(self, rnn, layers, gates, names):
+        """PyTorch's and Gluon's layout: layer k's input weights (gates * h, inputs), its
+        gates stacked (r, z, n); ``names``: (W_x, W_h, b_x, b_h)'s, formatted with k."""
+        for k, p in enumerate(layers):
+            W_x, W_h, b_x, b_h = gate_blocks(p, gates, "rzn")
+            for name, value in zip(names, (W_x.T, W_h.T, b_x, b_h), strict=True):
+                self.assign(getattr(rnn, name.format(k=k)), value)
+
+    def set_dense(self, model, W, b):
+        """The output layer's W (h, q) and b (q,); PyTorch and Gluon store W as (q, h)."""
+        self.assign(model.linear.weight, W.T)
+        self.assign(model.linear.bias, b)
+
     def language_model(self, w):
         """The shim's language model with the weights ``w`` of reference_rnn.language_model."""
         layers, (W_hq, b_q) = w["layers"], (w["W_hq"], w["b_q"])
@@ -114,16 +127,8 @@ class Torch(Adapter):
             param.copy_(self.tensor(value))
 
     def set_concise(self, block, layers, gates):
-        """nn.RNN / nn.GRU: weight_ih_l{k} is (gates * h, inputs), the gates stacked (r, z, n)."""
-        for k, p in enumerate(layers):
-            W_x, W_h, b_x, b_h = gate_blocks(p, gates, "rzn")
-            pairs = {"weight_ih": W_x.T, "weight_hh": W_h.T, "bias_ih": b_x, "bias_hh": b_h}
-            for name, value in pairs.items():
-                self.assign(getattr(block.rnn, f"{name}_l{k}"), value)
-
-    def set_dense(self, model, W, b):
-        self.assign(model.linear.weight, W.T)  # nn.Linear: (out, in)
-        self.assign(model.linear.bias, b)
+        names = ("weight_ih_l{k}", "weight_hh_l{k}", "bias_ih_l{k}", "bias_hh_l{k}")
+        self.set_stacked_gates(block.rnn, layers, gates, names)
 
     def initial_state(self, states, kind):
         return self.tensor(np.stack(states))  # (num_layers, batch_size, h)
@@ -273,19 +278,11 @@ class MXNet(Adapter):
         param.set_data(self.tensor(value))
 
     def set_concise(self, block, layers, gates):
-        """Gluon stacks the gates (r, z, n) along the rows of (gates * h, inputs) matrices."""
         block.initialize()
         num_inputs = layers[0]["W_xh" if gates == "rnn" else "W_xr"].shape[0]
         block(self.mx.np.zeros((1, 1, num_inputs)))  # create the lazy weights
-        for i, p in enumerate(layers):
-            W_x, W_h, b_x, b_h = gate_blocks(p, gates, "rzn")
-            pairs = {"i2h_weight": W_x.T, "h2h_weight": W_h.T, "i2h_bias": b_x, "h2h_bias": b_h}
-            for name, value in pairs.items():
-                self.assign(getattr(block.rnn, f"l{i}_{name}"), value)
-
-    def set_dense(self, model, W, b):
-        self.assign(model.linear.weight, W.T)  # Dense: (out, in)
-        self.assign(model.linear.bias, b)
+        names = ("l{k}_i2h_weight", "l{k}_h2h_weight", "l{k}_i2h_bias", "l{k}_h2h_bias")
+        self.set_stacked_gates(block.rnn, layers, gates, names)
 
     def initial_state(self, states, kind):
         H = self.mx.np.array(np.stack(states))  # (num_layers, batch_size, h)
