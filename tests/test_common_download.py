@@ -31,9 +31,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(CONTENT[: len(CONTENT) // 2])
             self.close_connection = True
-        elif self.path == "/data/slow.txt":  # 100 bytes every 50 ms: 1.7 s in all
+        elif self.path in ("/data/slow.txt", "/data/slow-no-length.txt"):  # 100 B / 50 ms
             self.send_response(200)
-            self.send_header("Content-Length", str(len(CONTENT)))
+            if "no-length" in self.path:  # the end of the body is where the connection closes
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(len(CONTENT)))
             self.end_headers()
             try:
                 for start in range(0, len(CONTENT), 100):
@@ -182,6 +185,14 @@ def test_slow_download_reports_progress_a_few_times(server, cache, capsys, monke
     assert 2 <= len(steps) <= 4, lines  # every 0.5 s, not one line per block
     assert all(" sur 3 ko" in line for line in steps)
     assert file.url in lines[0] and "terminé" in lines[-1]
+
+
+def test_progress_without_a_content_length(server, cache, capsys, monkeypatch):
+    monkeypatch.setattr(download, "PROGRESS_EVERY", 0.5)
+    file = DataFile("book.txt", f"{server}/data/slow-no-length.txt", SHA1)
+    assert fetch(file).read_bytes() == CONTENT
+    steps = capsys.readouterr().err.splitlines()[1:-1]
+    assert steps and all(line.strip().endswith(" s") and "%" not in line for line in steps)
 
 
 def test_total_deadline_stops_a_server_that_trickles(server, cache):

@@ -142,8 +142,10 @@ class _Progress:
         if now - self.last < PROGRESS_EVERY:
             return
         self.last = now
-        share = f"{100 * done / self.total:.0f} % ({_size(done)} sur {_size(self.total)})"
-        self._say(f"  {share if self.total else _size(done)}, {now - self.start:.0f} s")
+        share = _size(done)
+        if self.total:
+            share = f"{100 * done / self.total:.0f} % ({share} sur {_size(self.total)})"
+        self._say(f"  {share}, {now - self.start:.0f} s")
 
     def finish(self, done: int) -> None:
         self._say(f"  terminé : {_size(done)} en {time.monotonic() - self.start:.1f} s")
