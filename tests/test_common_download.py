@@ -205,6 +205,14 @@ def test_total_deadline_stops_a_server_that_trickles(server, cache):
     assert list(cache.iterdir()) == []
 
 
+@pytest.mark.parametrize(("name", "value"), [("deadline", 0), ("deadline", -1), ("timeout", 0)])
+def test_bad_timeouts_name_the_parameter(cache, name, value):
+    file = DataFile("book.txt", f"http://127.0.0.1:{_closed_port()}/book.txt", SHA1)
+    with pytest.raises(ValueError, match=name):
+        fetch(file, **{name: value})
+    assert not cache.exists()
+
+
 # ---- cache folders that cannot be used ------------------------------------------------------
 def _assert_says_which_folder(info, folder):
     message = str(info.value)

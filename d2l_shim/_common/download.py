@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .hyperparams import check_positive
+
 DATA_ENV = "D2L_DATA_DIR"
 CACHE_ENV = "D2L_CACHE_DIR"
 DEADLINE = 600.0  # seconds for a whole download (The Time Machine: 180 kB)
@@ -208,8 +210,11 @@ def download_to(
 ) -> Path:
     """Download ``file`` into ``folder`` atomically: status and SHA-1 checked before it lands.
 
-    ``timeout``: seconds one read may wait; ``deadline``: seconds for the whole download.
+    ``timeout``: seconds one read may wait; ``deadline``: seconds for the whole download
+    (checked after each read, so it may be passed by at most one read's wait).
     """
+    check_positive("timeout", timeout)
+    check_positive("deadline", deadline)
     target = _cache_target(folder, file)
     try:
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{file.name}.", suffix=".part")
