@@ -11,7 +11,9 @@ resolved (`x = 1 if tab.selected(...) else 2`, `tab.selected(...) and ok`, an `e
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 
 from book import FRAMEWORKS
 
@@ -53,11 +55,14 @@ def _names(call: ast.Call) -> set[str]:
     return names
 
 
+def _masked(lines: list[str]) -> str:
+    # Magics are not Python: read them as `pass` at the same indentation (same line numbers).
+    return "\n".join(m.group(1) + "pass" if (m := MAGIC.match(line)) else line for line in lines)
+
+
 def _parse(lines: list[str]) -> ast.Module:
-    # Magics are not Python: parse them as `pass` at the same indentation (same line numbers).
-    masked = [m.group(1) + "pass" if (m := MAGIC.match(line)) else line for line in lines]
     try:
-        return ast.parse("\n".join(masked))
+        return ast.parse(_masked(lines))
     except SyntaxError as err:
         raise BranchError(err.lineno or 1, f"syntax error: {err.msg}") from None
 
@@ -104,25 +109,44 @@ def _chain(
                 raise BranchError(first.lineno, msg)
             current = first  # type: ignore[assignment]
             continue
-        else_line = next(k for k in range(first.lineno - 1, 0, -1) if ELSE.match(lines[k - 1]))
+        # The nearest `else:` at or above the first statement (`else: y = 3` is one line).
+        else_line = next(k for k in range(first.lineno, 0, -1) if ELSE.match(lines[k - 1]))
         clauses.append((None, else_line, else_line, orelse))
         break
     return clauses
 
 
+def _in_strings(lines: list[str]) -> set[int]:
+    """Lines (1-based) that begin inside a string literal: re-indenting one changes its value."""
+    rows: set[int] = set()
+    fstrings: list[int] = []  # Python 3.12+: an f-string is several tokens
+    for token in tokenize.generate_tokens(io.StringIO(_masked(lines)).readline):
+        kind = tokenize.tok_name[token.type]
+        if kind == "FSTRING_START":
+            fstrings.append(token.start[0])
+        elif kind == "FSTRING_END":
+            rows.update(range(fstrings.pop() + 1, token.end[0] + 1))
+        elif token.type == tokenize.STRING:
+            rows.update(range(token.start[0] + 1, token.end[0] + 1))
+    return rows
+
+
 def _body_text(lines: list[str], header_end: int, body: list[ast.stmt], indent: str) -> list[str]:
-    """The body's source lines (comments kept), re-indented to `indent`."""
+    """The body's source lines (comments kept), re-indented to `indent`; the lines inside a
+    string literal are kept as they are."""
     end = body[-1].end_lineno or body[-1].lineno
+    strings = _in_strings(lines)
     if body[0].lineno == header_end:  # `if tab.selected('x'): do()` on one line
-        line = lines[header_end - 1]
-        return [indent + line[body[0].col_offset :].strip()] + [
-            line for line in lines[header_end:end]
-        ]
-    chunk = lines[header_end:end]
+        first = lines[header_end - 1][body[0].col_offset :]
+        first = first if header_end + 1 in strings else first.rstrip()
+        return [indent + first] + lines[header_end:end]
     width = body[0].col_offset
     out = []
-    for line in chunk:
-        if not line.strip():
+    for row in range(header_end + 1, end + 1):
+        line = lines[row - 1]
+        if row in strings:
+            out.append(line)
+        elif not line.strip():
             out.append("")
         elif line[:width].strip():  # a comment less indented than the body
             out.append(indent + line.lstrip())

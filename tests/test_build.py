@@ -120,6 +120,54 @@ def test_select_one_liner_and_empty_block_gets_pass():
     assert select("if tab.selected('mxnet'):\n    x = 1", "pytorch") == ""
 
 
+NESTED_ELSE = """\
+if tab.selected('pytorch'):
+    if ok:
+        x = 1
+    else:
+        x = 2
+else: y = 3"""
+
+
+@pytest.mark.parametrize(
+    ("code", "framework", "expected"),
+    [
+        ("if tab.selected('pytorch'):\n    x = 1\nelse: y = 3", "pytorch", "x = 1"),
+        ("if tab.selected('pytorch'):\n    x = 1\nelse: y = 3", "mxnet", "y = 3"),
+        ("if tab.selected('mxnet'): x = 1\nelse: y = 3  # c", "pytorch", "y = 3  # c"),
+        (NESTED_ELSE, "mxnet", "y = 3"),  # not the nested `else:` above it
+        (NESTED_ELSE, "pytorch", "if ok:\n    x = 1\nelse:\n    x = 2"),
+    ],
+)
+def test_select_one_line_else(code, framework, expected):
+    assert select(code, framework) == expected
+
+
+STRINGS = '''\
+def f():
+    if tab.selected('pytorch'):
+        doc = """a
+  b
+\x20\x20\x20\x20\x20\x20
+    c"""
+        return doc, f"""{1}
+ x""", 'd\\
+  e'
+    else: return f"""q \x20
+  {2:>3}
+"""'''
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "mxnet"])
+def test_select_keeps_string_literals_as_they_are(framework):
+    """Lines inside a multi-line string are not re-indented: the string keeps its value."""
+    scope: dict = {}
+    exec(select(STRINGS, framework), scope)
+    expected: dict = {"tab": type("Tab", (), {"selected": lambda *names: framework in names})}
+    exec(STRINGS, expected)
+    assert scope["f"]() == expected["f"]()
+
+
 @pytest.mark.parametrize(
     ("code", "line", "fragment"),
     [
