@@ -392,6 +392,13 @@ CORPUS = [
     ),
     ("missing image", "# T\n\n![A](img/nothing.svg)\n", 3, "image not found: img/nothing.svg"),
     (
+        "image out of the book",
+        "# T\n\n![A](../../../../../../../../../etc/passwd)\n",
+        3,
+        "image outside the chapter's folder",
+    ),
+    ("absolute image path", "# T\n\n![A](/etc/passwd)\n", 3, "must be relative"),
+    (
         "save drift",
         "# T\n```{.python .input}\n%%tab all\n#@save\ndef add(a, b):\n    return a - b\n```\n",
         5,
@@ -435,7 +442,7 @@ def test_malformed_chapter(tmp_path, capsys, text, line, fragment):
 def test_save_drift_shows_a_diff(tmp_path, capsys):
     chapters = tmp_path / "chapters"
     chapters.mkdir()
-    (chapters / "bad.md").write_text(CORPUS[12][1])
+    (chapters / "bad.md").write_text(dict((c[0], c[1]) for c in CORPUS)["save drift"])
     assert run_main(["check", "--framework", "tensorflow"], chapters) == 1
     err = capsys.readouterr().err
     assert "[tensorflow] #@save add differs" in err
