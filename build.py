@@ -10,7 +10,7 @@
 SECTIONS are chapter files (default: every chapters/*.md; a draft elsewhere works too).
 Problems are printed as `FILE:LINE: message`; the exit status is 1 when there is any error,
 130 when interrupted (Ctrl-C: the kernels are stopped, no notebook is half-written).
-Nothing is written outside --out, but by `outputs` (the chapters' reference outputs).
+Nothing is written outside --out, except by `outputs` (the chapters' reference outputs).
 """
 
 from __future__ import annotations
