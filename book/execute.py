@@ -220,8 +220,9 @@ def run(
             )
 
     def kernel_ready(notebook: Any) -> None:
-        if kernels is not None:
-            current["group"] = client.km.provisioner.pgid  # its own session: Ctrl-C misses it
+        # The kernel runs in a session of its own: the terminal's Ctrl-C does not reach it.
+        current["group"] = getattr(client.km.provisioner, "pgid", None)
+        if kernels is not None and current["group"] is not None:
             kernels.started(current["group"])
 
     client = NotebookClient(
