@@ -210,6 +210,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, process groups")
 def test_ctrl_c_stops_the_kernels_and_writes_nothing(tmp_path):
     """Ctrl-C in a terminal signals the build's process group (the kernels have their own)."""
     chapters, _ = chapter(tmp_path, SLEEPY)

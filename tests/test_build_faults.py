@@ -207,13 +207,13 @@ def test_temp_files_of_a_killed_build_are_never_picked_up(tmp_path, capsys, fake
     old.parent.mkdir()
     old.write_text("<svg")
     os.utime(old, (time.time() - 7200,) * 2)
-    live = out / f"executed/pytorch/.s.ipynb.{os.getpid()}.abcdefgh.tmp"  # being written
-    live.write_text("{")
+    live = out / f"notebooks/pytorch/img/.f.svg.{os.getpid()}.abcdefgh.tmp"  # being written
+    live.write_text("<svg")
     (chapters / "s.md").write_text("# T\n" + CELL.replace("x = 1", "x = 2"))
     assert run_main(args, chapters) == 0
     assert "removed 2 temp file(s) left by an interrupted build" in capsys.readouterr().err
-    assert files_under(out / "notebooks") == ["pytorch/s.ipynb"]
-    assert files_under(out / "executed") == [f"pytorch/{live.name}", "pytorch/s.ipynb"]
+    assert files_under(out / "notebooks") == [f"pytorch/img/{live.name}", "pytorch/s.ipynb"]
+    assert files_under(out / "executed") == ["pytorch/s.ipynb"]  # none copied
 
 
 def _dead_pid() -> int:
