@@ -190,12 +190,18 @@ def _note(path: str, dropped: Dropped) -> list[Problem]:
         return []
     names = sorted({name for _, name, _ in dropped})
     counts = {what: sum(w == what for _, _, w in dropped) for _, _, what in dropped}
-    what = ", ".join(f"{n} {w}{'s' if n > 1 else ''}" for w, n in counts.items())
+    what = ", ".join(f"{n} {_plural(w, n)}" for w, n in counts.items())
     msg = (
         f"{', '.join(names)} not built (this book builds {', '.join(FRAMEWORKS)}, "
         f"pyproject.toml [tool.book]): dropped {what}"
     )
     return [Problem(path, min(line for line, _, _ in dropped), msg, warning=True, note=True)]
+
+
+def _plural(word: str, n: int) -> str:
+    if n == 1:
+        return word
+    return word + "es" if word.endswith("ch") else word + "s"
 
 
 def frameworks_of(section: Section) -> tuple[str, ...]:
