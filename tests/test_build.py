@@ -343,6 +343,13 @@ CORPUS = [
         5,
         "whole condition of an if/elif",
     ),
+    (
+        "form after a dropped #@tab line",
+        "# T\n```{.python .input}\n%%tab all\n#@tab all\n"
+        "x = 1 if tab.selected('mxnet') else 2\n```\n",
+        5,
+        "whole condition of an if/elif",
+    ),
     ("dangling numref", "# T\n\nSee :numref:`fig_nowhere`.\n", 3, "refers to no :label:"),
     ("dangling eqref", "# T\n\nSee :eqref:`eq_nowhere`.\n", 3, ":eqref:`eq_nowhere`"),
     (

@@ -174,9 +174,9 @@ def test_one_note_per_chapter_for_frameworks_not_built(capsys):
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if ": note: " in line]
     assert notes == [
-        f"{build.shown(CHAPTERS / 'autres-frameworks.md')}:5: note: jax not built (this book builds "
-        f"{', '.join(FRAMEWORKS)}, pyproject.toml [tool.book]): dropped 1 :begin_tab: block, "
-        "1 code cell, 2 tab.selected branches"
+        f"{build.shown(CHAPTERS / 'autres-frameworks.md')}:5: note: jax not built "
+        f"(this book builds {', '.join(FRAMEWORKS)}, pyproject.toml [tool.book]): "
+        "dropped 1 :begin_tab: block, 1 code cell, 2 tab.selected branches"
     ]
     assert "check: 5 section(s) OK" in err
 
