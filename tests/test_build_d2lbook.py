@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import build
-from book import FRAMEWORKS, declared_frameworks
+import d2l_shim
+from book import FRAMEWORKS, SHIM_MODULE, declared_frameworks
 from book.branches import select
 from book.savecheck import saved
 from book.source import frameworks_of, parse
@@ -193,6 +194,7 @@ def test_trailing_save_drift_fails_check_with_a_diff(tmp_path, capsys):
     assert f"{file}:15: [mxnet] #@save Compteur.ajoute differs from the shim:" in err
     assert "-    self.n += k\n+    self.n += 2 * k" in err
     assert f"{file}:26: [mxnet] #@save double differs from the shim:" in err
+    assert "--- shim _common/compteur.py:double" in err
     file.write_text(text.replace("    self.n = 0", "    self.n = 1"))
     assert run_main(["check", "--framework", "pytorch"], chapters) == 1
     assert f"{file}:5: [pytorch] #@save Compteur differs" in capsys.readouterr().err
@@ -239,6 +241,7 @@ def test_declared_frameworks():
     assert declared_frameworks(text) == ("mxnet", "jax")
     project = (Path(build.ROOT) / "pyproject.toml").read_text()
     assert declared_frameworks(project) == FRAMEWORKS
+    assert set(SHIM_MODULE.values()) <= set(d2l_shim.FRAMEWORKS)  # each one has its module
     for bad, fragment in [
         ("", "must list the frameworks"),
         ('[tool.book]\nframeworks = "mxnet"', "must list"),
