@@ -32,10 +32,17 @@ TAB_LINE = re.compile(r"^\s*(?:%%tab|#\s*@tab)\b(.*)$")
 INNER_TAB = re.compile(r"^\s*#\s*@tab\b")
 SAVE_MARK = re.compile(r"#\s*@save\b")
 IMAGE = re.compile(r"!\[[^\]]*\]\([^)\s]+\)")
-# d2lbook's slide marks: (**x**) and [**x**] keep x, (~~x~~) and [~~x~~] drop it.
-_INNER = r"((?:(?!\n[ \t]*\n).)*?)"  # shortest text, within one paragraph
-SLIDE_KEEP = re.compile(rf"\(\*\*{_INNER}\*\*\)|\[\*\*{_INNER}\*\*\](?!\()", re.S)
-SLIDE_DROP = re.compile(rf"\(~~{_INNER}~~\)|\[~~{_INNER}~~\]", re.S)
+
+
+def _pair(opening: str, closing: str) -> str:
+    """opening TEXT closing, TEXT the shortest within one paragraph, without another opening."""
+    o, c = re.escape(opening), re.escape(closing)
+    return rf"{o}((?:(?!\n[ \t]*\n|{o}).)*?){c}"
+
+
+# d2lbook's slide marks: (**x**), [**x**] keep x (not [**x**](link)); (~~x~~), [~~x~~] drop it.
+SLIDE_KEEP = re.compile(_pair("(**", "**)") + "|" + _pair("[**", "**]") + r"(?!\()", re.S)
+SLIDE_DROP = re.compile(_pair("(~~", "~~)") + "|" + _pair("[~~", "~~]"), re.S)
 BEGIN_TAB = re.compile(r"^\s*:begin_tab:`([^`]*)`\s*$")
 END_TAB = re.compile(r"^\s*:end_tab:\s*$")
 OUTPUT_MODES = ("check", "ignore")
@@ -241,7 +248,8 @@ def _join_images(lines: list[Line]) -> list[Line]:
         while j < len(lines) and lines[j].text.strip() and not lines[j].verbatim:
             text += " " + lines[j].text.strip()
             j += 1
-            if IMAGE.search(text):
+            image = IMAGE.search(text)
+            if image and image.start() < len(ln.text):  # the image begun on the first line
                 out.append(Line(ln.number, text))
                 k = j
                 break

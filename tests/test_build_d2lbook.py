@@ -250,3 +250,23 @@ def test_declared_frameworks():
     ]:
         with pytest.raises(ValueError, match=fragment):
             declared_frameworks(bad)
+
+
+def test_prose_forms_keep_their_chapter_lines():
+    text = (
+        "Texte `![x]` ici\nsuite ![a](b.svg)\n\n![une\nlégende](c.svg)\n:label:`fig_c`\n\n"
+        "f(**kwargs) reste, (**gras\nsur deux lignes**) non, (~~ni\nceci~~).\n"
+    )
+    (prose,) = parse(text, "x.md").blocks
+    assert [(ln.number, ln.text) for ln in prose.lines] == [
+        (1, "Texte `![x]` ici"),
+        (2, "suite ![a](b.svg)"),
+        (3, ""),
+        (4, "![une légende](c.svg)"),  # one line, as if written so
+        (6, ":label:`fig_c`"),
+        (7, ""),
+        (8, "f(**kwargs) reste, gras"),
+        (9, "sur deux lignes non, "),
+        (10, "."),
+        (11, ""),
+    ]
