@@ -7,9 +7,12 @@ plus thin file wrappers:
     branches.py   resolve `if tab.selected(...)` with `ast`, keep the selected branch
     roles.py      d2l roles (:label:, :numref:, :eqref:, images) -> plain Jupyter Markdown
     notebook.py   build one notebook per framework (ids, metadata, reference outputs), write it
-    savecheck.py  `#@save` code must equal the shim's code
+    savecheck.py  `#@save` code must equal the shim's code (the shim: build.py --shim)
     execute.py    run notebooks with nbclient (progress, cache, errors located in the chapter)
     nbval_report.py  pytest plugin: a failing nbval cell names its chapter line
+
+The frameworks the book builds are declared once, in pyproject.toml (`[tool.book] frameworks`):
+FRAMEWORKS below is read from there.
 """
 
 from __future__ import annotations

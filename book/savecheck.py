@@ -109,7 +109,7 @@ def _methods(cls: ast.ClassDef) -> dict[str, ast.stmt]:
 def _marks(code: str) -> list[tuple[int, bool]]:
     """(line, alone on its line) of every #@save comment (comments only, not strings)."""
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+        tokens = list(tokenize.generate_tokens(io.StringIO(_mask(code)).readline))
     except (tokenize.TokenError, SyntaxError):
         return []
     return [

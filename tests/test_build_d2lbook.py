@@ -206,6 +206,7 @@ def test_trailing_save_drift_fails_check_with_a_diff(tmp_path, capsys):
         ("#@save\ndef a(): pass\ndef b(): pass", ["a", "b"]),  # first line: the whole cell
         ("def a(): pass\ndef b():  # @save\n    pass", ["b"]),
         ("@deco(A)  #@save\ndef a(): pass", ["a"]),
+        ("%matplotlib inline\n!ls\ndef a():  #@save\n    pass", ["a"]),
         ("def a(x,\n      y):  #@save\n    return x", ["a"]),
         ("#@save\nimport os\nx = 1  #@save", []),  # statements: nothing to compare
         (
