@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import io
 import re
 import tokenize
@@ -78,6 +79,12 @@ def _added_to_deco(deco: ast.expr) -> str | None:
     return _added_to(fake)
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_file(path: str, mtime_ns: int, size: int) -> ast.Module:
+    """A shim file's tree, parsed once per version of the file (trees are never modified)."""
+    return ast.parse(Path(path).read_text(encoding="utf-8"), path)
+
+
 def shim_definitions(shim_dir: Path, module: str) -> tuple[dict[str, Defn], dict[str, str]]:
     """Top-level classes/functions of d2l_shim/<module>.py and d2l_shim/_common/*.py."""
     # The framework module wins over _common; in a file the last definition wins (as in Python).
@@ -87,7 +94,8 @@ def shim_definitions(shim_dir: Path, module: str) -> tuple[dict[str, Defn], dict
     for file in files:
         if not file.is_file():
             continue
-        tree = ast.parse(file.read_text(encoding="utf-8"), str(file))
+        stat = file.stat()
+        tree = _parse_file(str(file), stat.st_mtime_ns, stat.st_size)
         for node in tree.body:
             if isinstance(node, Defn):
                 found[node.name] = node
