@@ -38,10 +38,11 @@ def check_section(
 def _save_problems(
     section: Section, codes: list[Code], resolved: dict, fw: str, shim_dir: Path
 ) -> list[Problem]:
+    # Exact chapter lines when no branch moved a line; else counted from the code's first line.
     cells = [
-        (b.code_line, resolved[(b.fence_line, fw)])
+        (b.chapter_line if code == b.code else b.code_line, code)
         for b in codes
-        if b.save and (b.fence_line, fw) in resolved
+        if b.save and (code := resolved.get((b.fence_line, fw))) is not None
     ]
     if not cells:
         return []

@@ -29,6 +29,7 @@ import functools
 import io
 import re
 import tokenize
+from collections.abc import Callable
 from pathlib import Path
 
 Defn = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
@@ -165,24 +166,29 @@ def saved(code: str) -> list[Saved]:
 
 
 def compare(
-    cells: list[tuple[int, str]], shim: dict[str, Defn], where: dict[str, str], module: str
+    cells: list[tuple[int | Callable[[int], int], str]],
+    shim: dict[str, Defn],
+    where: dict[str, str],
+    module: str,
 ) -> list[tuple[int, str]]:
-    """cells: (chapter line of the code, code) of the #@save cells of one section/framework."""
+    """cells: (chapter line of the code's first line, or line k -> chapter line; code) of the
+    #@save cells of one section/framework."""
     problems: list[tuple[int, str]] = []
     defs: list[tuple[int, Defn]] = []
     methods: list[tuple[int, Defn, str]] = []  # marked methods and add_to_class functions
     for first, code in cells:
+        line_of = first if callable(first) else lambda k, first=first: first + k - 1
         try:
             marked = saved(code)
         except SyntaxError as err:
-            problems.append((first + (err.lineno or 1) - 1, f"syntax error: {err.msg}"))
+            problems.append((line_of(err.lineno or 1), f"syntax error: {err.msg}"))
             continue
         for line, node, cls in marked:
             cls = cls or _added_to(node)
             if cls:
-                methods.append((first + line - 1, node, cls))
+                methods.append((line_of(line), node, cls))
             else:
-                defs.append((first + line - 1, node))
+                defs.append((line_of(line), node))
     added: dict[str, set[str]] = {}
     for _line, node, cls in methods:
         added.setdefault(cls, set()).add(node.name)

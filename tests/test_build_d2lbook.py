@@ -75,7 +75,7 @@ SAUVEGARDE = [
     ("code", 14, "@d2l.add_to_class(Compteur)  #@save\ndef ajoute(self, k):\n    self.n += k"),
     (
         "code",
-        21,
+        22,
         "def aide(x):\n    return x\n\n\n#@save\ndef double(x):\n    return 2 * x",
     ),
 ]
@@ -193,7 +193,7 @@ def test_trailing_save_drift_fails_check_with_a_diff(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{file}:15: [mxnet] #@save Compteur.ajoute differs from the shim:" in err
     assert "-    self.n += k\n+    self.n += 2 * k" in err
-    assert f"{file}:26: [mxnet] #@save double differs from the shim:" in err
+    assert f"{file}:27: [mxnet] #@save double differs from the shim:" in err
     assert "--- shim _common/compteur.py:double" in err
     file.write_text(text.replace("    self.n = 0", "    self.n = 1"))
     assert run_main(["check", "--framework", "pytorch"], chapters) == 1
