@@ -75,7 +75,7 @@ SAUVEGARDE = [
     ("code", 14, "@d2l.add_to_class(Compteur)  #@save\ndef ajoute(self, k):\n    self.n += k"),
     (
         "code",
-        22,
+        21,
         "def aide(x):\n    return x\n\n\n#@save\ndef double(x):\n    return 2 * x",
     ),
 ]
