@@ -40,7 +40,7 @@ from book.notebook import (
     sweep_temp,
     write_atomic,
 )
-from book.source import Section, load
+from book.source import Section, frameworks_of, load
 
 if TYPE_CHECKING:
     from book.execute import CellFailure, Heartbeat, Kernels
@@ -153,11 +153,25 @@ def notebook_path(book: Book, section: Section, framework: str, kind: str = "not
     return book.out / kind / framework / f"{section.stem}.ipynb"
 
 
+def remove_stale(book: Book, section: Section, fw: str) -> None:
+    """A section without any cell of `fw` has no notebook for it: remove an earlier build's."""
+    for kind in ("notebooks", "executed"):
+        path = notebook_path(book, section, fw, kind)
+        if path.is_file():
+            path.unlink()
+            say(f"{section.path}: no {fw} cell, {path} removed")
+
+
 def write_notebooks(book: Book) -> list[Path]:
-    """Generate every notebook (unchanged files are not touched); return their paths."""
+    """Generate every notebook (unchanged files are not touched); return their paths.
+
+    A section gets no notebook for a framework it has no cell for (source.frameworks_of)."""
     paths, written = [], 0
     for section in book.sections:
         for fw in book.frameworks:
+            if fw not in frameworks_of(section):
+                remove_stale(book, section, fw)
+                continue
             refs = load_references(references_file(section, fw))
             nb, images = build(section, fw, book.index, refs)
             path = notebook_path(book, section, fw)
@@ -281,6 +295,8 @@ def outputs(book: Book, args: argparse.Namespace) -> int:
     write_notebooks(book)  # the folder the kernels run in, with the images
     for section in book.sections:
         for fw in book.frameworks:
+            if fw not in frameworks_of(section):
+                continue
             nb, _ = build(section, fw, book.index)
             if not any(c["metadata"]["d2l"].get("key") for c in nb["cells"]):
                 continue

@@ -1,6 +1,11 @@
 """Resolve d2lbook's `if tab.selected('a', 'b'):` branches with `ast`, not regexes.
 
     select(code, framework) -> code for that framework      (raises BranchError)
+    selected_names(code)    -> [(line, name)] of every tab.selected call
+
+A condition is `tab.selected('a', 'b')`, `tab.selected(['a', 'b'])` or an `or` of such calls.
+Names of frameworks d2lbook knows but the book does not build (`jax`) are accepted: their branch
+is never kept. An unknown name is an error.
 
 The kept branch keeps its comments and formatting: it is cut from the source by the line range
 of its ast nodes and dedented to the `if`. Nested and indented forms work; a form that cannot be
@@ -15,7 +20,7 @@ import io
 import re
 import tokenize
 
-from book import FRAMEWORKS
+from book import KNOWN_FRAMEWORKS, unknown_framework
 
 MAGIC = re.compile(r"^(\s*)[%!]")
 ELSE = re.compile(r"^\s*else\s*:")
@@ -39,25 +44,56 @@ def _is_selected(node: ast.AST) -> bool:
     )
 
 
-def _names(call: ast.Call) -> set[str]:
-    if not call.args or call.keywords:
+def _is_condition(node: ast.AST) -> bool:
+    """`tab.selected(...)` or `tab.selected(...) or tab.selected(...) ...`."""
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+        return all(_is_condition(value) for value in node.values)
+    return _is_selected(node)
+
+
+def _calls(node: ast.AST) -> list[ast.Call]:
+    if isinstance(node, ast.BoolOp):
+        return [call for value in node.values for call in _calls(value)]
+    return [node]  # type: ignore[list-item]
+
+
+def _call_names(call: ast.Call) -> list[ast.expr]:
+    """The name arguments: `('a', 'b')` or one list/tuple `(['a', 'b'])`, as d2lbook allows."""
+    args = call.args
+    if len(args) == 1 and isinstance(args[0], ast.List | ast.Tuple):
+        args = args[0].elts
+    if not args or call.keywords:
         raise BranchError(call.lineno, "tab.selected() needs framework names as strings")
+    return args
+
+
+def _names(test: ast.expr) -> set[str]:
     names = set()
-    for arg in call.args:
-        if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
-            raise BranchError(arg.lineno, "tab.selected() arguments must be string literals")
-        if arg.value not in FRAMEWORKS:
-            known = ", ".join(FRAMEWORKS)
-            raise BranchError(
-                arg.lineno, f"unknown framework '{arg.value}' in tab.selected ({known})"
-            )
-        names.add(arg.value)
+    for call in _calls(test):
+        for arg in _call_names(call):
+            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                raise BranchError(arg.lineno, "tab.selected() arguments must be string literals")
+            if arg.value not in KNOWN_FRAMEWORKS:
+                msg = f"{unknown_framework(arg.value)} in tab.selected"
+                raise BranchError(arg.lineno, msg)
+            names.add(arg.value)
     return names
 
 
 def _masked(lines: list[str]) -> str:
     # Magics are not Python: read them as `pass` at the same indentation (same line numbers).
     return "\n".join(m.group(1) + "pass" if (m := MAGIC.match(line)) else line for line in lines)
+
+
+def selected_names(code: str) -> list[tuple[int, str]]:
+    """(line, name) of each string literal given to a tab.selected call of the code."""
+    found = []
+    for node in ast.walk(_parse(code.split("\n"))):
+        if _is_selected(node):
+            for arg in _call_names(node):  # type: ignore[arg-type]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.append((arg.lineno, arg.value))
+    return sorted(found)
 
 
 def _parse(lines: list[str]) -> ast.Module:
@@ -72,8 +108,8 @@ def _check_forms(tree: ast.Module) -> ast.If | None:
     allowed: set[int] = set()
     first: ast.If | None = None
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and _is_selected(node.test):
-            allowed.add(id(node.test))
+        if isinstance(node, ast.If) and _is_condition(node.test):
+            allowed.update(id(call) for call in _calls(node.test))
             if first is None or node.lineno < first.lineno:
                 first = node
     for node in ast.walk(tree):
@@ -104,7 +140,7 @@ def _chain(
             and lines[first.lineno - 1].lstrip().startswith("elif")
         )
         if is_elif:
-            if not _is_selected(first.test):  # type: ignore[union-attr]
+            if not _is_condition(first.test):  # type: ignore[union-attr]
                 msg = "elif mixes another condition into a tab.selected chain"
                 raise BranchError(first.lineno, msg)
             current = first  # type: ignore[assignment]
@@ -190,7 +226,7 @@ def select(code: str, framework: str) -> str:
     tree = _parse(lines)
     _check_forms(tree)
     for node in ast.walk(tree):  # validate every chain before any line moves
-        if isinstance(node, ast.If) and _is_selected(node.test):
+        if isinstance(node, ast.If) and _is_condition(node.test):
             _chain(node, lines)
     while True:
         tree = _parse(lines)
@@ -215,7 +251,7 @@ def _last(tree: ast.Module, lines: list[str]) -> ast.If | None:
     }
     found: ast.If | None = None
     for node in ast.walk(tree):
-        selected = isinstance(node, ast.If) and _is_selected(node.test) and id(node) not in elifs
+        selected = isinstance(node, ast.If) and _is_condition(node.test) and id(node) not in elifs
         if selected and (found is None or node.lineno > found.lineno):
             found = node  # type: ignore[assignment]
     return found

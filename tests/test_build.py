@@ -174,7 +174,9 @@ def test_select_keeps_string_literals_as_they_are(framework):
         ("a = 1\nx = 1 if tab.selected('mxnet') else 2", 2, "whole condition"),
         ("if tab.selected('mxnet') and ok:\n    pass", 1, "whole condition"),
         ("if not tab.selected('mxnet'):\n    pass", 1, "whole condition"),
-        ("if tab.selected('jax'):\n    pass", 1, "unknown framework 'jax'"),
+        ("if tab.selected('pytroch'):\n    pass", 1, "did you mean 'pytorch'?"),
+        ("if tab.selected('mxnet') or tab.selected('jx'):\n    pass", 1, "unknown framework 'jx'"),
+        ("if tab.selected('mxnet') or ok:\n    pass", 1, "whole condition"),
         ("if tab.selected('mxnet'):\n    a = 1\nelif ok:\n    b = 1", 3, "elif mixes"),
         ("if tab.selected(name):\n    pass", 1, "string literals"),
     ],
@@ -209,11 +211,11 @@ def test_roles_number_link_and_tag():
 def test_savecheck_ignores_comments_and_formatting(tmp_path):
     (tmp_path / "torch.py").write_text("class A(Module):\n    def f(self, x):\n        return x\n")
     shim, where = shim_definitions(tmp_path, "torch")
-    same = "class A(d2l.Module):  # comment\n    def f(self, x):\n        return (x)\n"
+    same = "#@save\nclass A(d2l.Module):  # comment\n    def f(self, x):\n        return (x)\n"
     assert compare([(10, same)], shim, where, "torch") == []
-    drift = "class A(d2l.Module):\n    def f(self, x):\n        return x + 1\n"
+    drift = "#@save\nclass A(d2l.Module):\n    def f(self, x):\n        return x + 1\n"
     ((line, msg),) = compare([(10, drift)], shim, where, "torch")
-    assert line == 10 and "-        return x\n+        return x + 1" in msg
+    assert line == 11 and "-        return x\n+        return x + 1" in msg
 
 
 def test_savecheck_add_to_class(tmp_path):
@@ -222,11 +224,11 @@ def test_savecheck_add_to_class(tmp_path):
     )
     shim, where = shim_definitions(tmp_path, "torch")
     cells = [
-        (1, "class A:\n    def f(self):\n        return 1"),
-        (5, "@d2l.add_to_class(A)\ndef g(self):\n    return 2"),
+        (1, "class A:  #@save\n    def f(self):\n        return 1"),
+        (5, "@d2l.add_to_class(A)  #@save\ndef g(self):\n    return 2"),
     ]
     assert compare(cells, shim, where, "torch") == []
-    cells[1] = (5, "@d2l.add_to_class(A)\ndef g(self):\n    return 3")
+    cells[1] = (5, "@d2l.add_to_class(A)  #@save\ndef g(self):\n    return 3")
     ((line, msg),) = compare(cells, shim, where, "torch")
     assert line == 6 and "A.g differs" in msg  # the def line
 
@@ -361,24 +363,38 @@ CELL = "```{.python .input}\n%%tab all\nx = 1\n```\n"
 CORPUS = [
     (
         "unknown tab",
-        "# T\n\n```{.python .input}\n%%tab jax\nx = 1\n```\n",
+        "# T\n\n```{.python .input}\n%%tab pytorch, mxnett\nx = 1\n```\n",
         4,
-        "unknown framework 'jax'",
+        "unknown framework 'mxnett' (pytorch, tensorflow, mxnet or all; did you mean 'mxnet'?)",
     ),
     ("missing %%tab", "# T\n```{.python .input}\nx = 1\n```\n", 3, "without `%%tab"),
     ("unclosed fence", "# T\n\n```{.python .input}\n%%tab all\nx = 1\n", 3, "unclosed code fence"),
     ("unclosed begin_tab", "# T\n:begin_tab:`pytorch`\nText\n", 2, "unclosed :begin_tab:"),
-    ("unknown begin_tab", "# T\n:begin_tab:`jax`\nText\n:end_tab:\n", 2, "unknown framework 'jax'"),
+    ("unknown begin_tab", "# T\n:begin_tab:`tf`\nText\n:end_tab:\n", 2, "unknown framework 'tf'"),
+    (
+        "unknown #@tab after blank lines",
+        "# T\n```{.python .input}\n\n#@tab pytorch,jaxx\nx = 1\n```\n",
+        4,
+        "unknown framework 'jaxx'",
+    ),
     ("end_tab alone", "# T\n:end_tab:\n", 2, ":end_tab: without :begin_tab:"),
     (
         "unknown tab.selected",
-        "# T\n```{.python .input}\n%%tab all\nx = 1\nif tab.selected('jax'):\n    x = 2\n```\n",
+        "# T\n```{.python .input}\n%%tab all\nx = 1\nif tab.selected('jax', 'tensorflw'):\n"
+        "    x = 2\n```\n",
         5,
-        "unknown framework 'jax' in tab.selected",
+        "unknown framework 'tensorflw' (pytorch, tensorflow, mxnet or all; did you mean",
     ),
     (
         "unresolvable form",
         "# T\n```{.python .input}\n%%tab all\n\nx = 1 if tab.selected('mxnet') else 2\n```\n",
+        5,
+        "whole condition of an if/elif",
+    ),
+    (
+        "form after a dropped #@tab line",
+        "# T\n```{.python .input}\n%%tab all\n#@tab all\n"
+        "x = 1 if tab.selected('mxnet') else 2\n```\n",
         5,
         "whole condition of an if/elif",
     ),
@@ -462,7 +478,7 @@ def test_check_reports_every_problem_of_every_file(tmp_path, capsys):
 
 def test_parse_raises_build_error_with_all_problems():
     with pytest.raises(BuildError) as err:
-        parse(":end_tab:\n```{.python .input}\nx\n```\n:begin_tab:`jax`\n", "x.md")
+        parse(":end_tab:\n```{.python .input}\nx\n```\n:begin_tab:`jx`\n", "x.md")
     assert [p.line for p in err.value.problems] == [1, 3, 5, 5]
 
 
