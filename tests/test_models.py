@@ -222,14 +222,11 @@ def test_nan_loss_stops_training(fw, data):
 
 
 def test_huge_lr_without_clipping_diverges(fw, data):
-    if fw.name == "mxnet":
-        pytest.skip("the MXNet shim caps the loss at 87.3 per example: it stays finite")
-
     def make():
         return fw.d2l.RNNLMScratch(fw.d2l.RNNScratch(V, 32), V, lr=1e30)
 
     with pytest.raises(FloatingPointError, match=r"lr=1e\+30.*gradient_clip_val=0\b"):
-        fit(fw, make, data, epochs=1)
+        fit(fw, make, data, epochs=2)  # MXNet: a finite loss, too high after epoch 1
 
 
 # ---- data, generation, bad input -------------------------------------------------------------
