@@ -3,6 +3,8 @@
     index(sections)                     -> Index: every label, numbered; duplicate labels
     check(section, index)               -> problems: dangling :numref:/:eqref:, missing images
     convert(lines, section, index)      -> (markdown, images to copy)
+    split_targets(lines, index)         -> chunks: each figure, table, equation on its own
+    target_meta(chunk, section, index)  -> {label, kind, number, ...} for the pages, or None
 
 Numbers: section N is the N-th chapter file of the book; its headings are N, N.1, N.1.1;
 figures, tables and equations are N.1, N.2, ... in the order of the file.
@@ -168,6 +170,10 @@ def convert(lines: list[Line], section: Section, idx: Index) -> tuple[str, list[
             if target and target.kind in ("figure", "table"):
                 caption = f" : {target.caption}" if target.caption else ""
                 anchor += f"\n\n*{WORD[target.kind]} {target.number}*{caption}"
+            heading = _last_text(out)
+            if target and target.kind == "section" and heading is not None:
+                out[heading] += f" {anchor}"  # the heading carries its label's anchor
+                continue
             out.append(anchor)
             continue
         text = NUMREF.sub(ref, text)
@@ -190,3 +196,80 @@ def _tag_equation(out: list[str], number: str) -> None:
             return
         if line:
             return
+
+
+def _last_text(out: list[str]) -> int | None:
+    """Index of the last non-blank line of `out` when it is a heading, else None."""
+    for k in range(len(out) - 1, -1, -1):
+        if out[k].strip():
+            return k if HEADING.match(out[k]) else None
+    return None
+
+
+def _own_target(ln: Line, idx: Index) -> Target | None:
+    """The figure, table or equation labelled on this line (None for sections and others)."""
+    label = None if ln.verbatim else (LABEL.match(ln.text) or EQLABEL.match(ln.text))
+    target = idx.targets.get(label.group(1)) if label else None
+    if target is None or target.kind == "section" or target.line != ln.number:
+        return None
+    return target
+
+
+def _target_start(lines: list[Line], j: int, kind: str, floor: int) -> int:
+    """First line of the figure / table / equation labelled at lines[j]."""
+    k = j - 1
+    while k >= floor and not lines[k].text.strip():
+        k -= 1
+    if k < floor:
+        return j
+    if kind == "table":
+        while k > floor and lines[k - 1].text.lstrip().startswith("|"):
+            k -= 1
+    elif kind == "equation":
+        text = lines[k].text.strip()
+        if text == "$$" or not text.startswith("$$"):
+            k -= 1
+            while k > floor and not lines[k].text.lstrip().startswith("$$"):
+                k -= 1
+    return max(k, floor)
+
+
+def split_targets(lines: list[Line], idx: Index) -> list[list[Line]]:
+    """Cut prose lines so that each numbered figure, table or equation (with its label line)
+    is a chunk of its own; the text around them keeps its order."""
+    chunks: list[list[Line]] = []
+    start = 0
+    for j, ln in enumerate(lines):
+        target = _own_target(ln, idx)
+        if target is None:
+            continue
+        first = _target_start(lines, j, target.kind, start)
+        chunks += [lines[start:first], lines[first : j + 1]]
+        start = j + 1
+    chunks.append(lines[start:])
+    return [chunk for chunk in chunks if chunk]
+
+
+def target_meta(chunk: list[Line], section: Section, idx: Index) -> dict[str, str] | None:
+    """What the pages need of a chunk from `split_targets` that is a figure, table or equation.
+
+    {label, kind, number} and: figure -> image (path beside the notebook, or URL) and caption
+    (Markdown); table -> markdown (the table) and caption; equation -> tex (between the $$).
+    """
+    target = _own_target(chunk[-1], idx) if chunk else None
+    if target is None:
+        return None
+    name = (LABEL.match(chunk[-1].text) or EQLABEL.match(chunk[-1].text)).group(1)  # type: ignore[union-attr]
+    meta = {"label": name, "kind": target.kind, "number": target.number}
+    body = [ln for ln in chunk[:-1] if ln.text.strip()]
+    if target.kind == "equation":
+        tex = "\n".join(ln.text for ln in body).strip()
+        meta["tex"] = tex.removeprefix("$$").removesuffix("$$").strip()
+    elif target.kind == "figure":
+        src = IMAGE.search(body[-1].text).group(2) if body else ""  # type: ignore[union-attr]
+        meta["image"] = src if _is_url(src) else image_dest(src)
+        meta["caption"] = convert([Line(target.line, target.caption)], section, idx)[0]
+    else:
+        meta["markdown"] = convert(body, section, idx)[0]
+        meta["caption"] = target.caption
+    return meta
