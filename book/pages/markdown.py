@@ -1,8 +1,8 @@
 """Markdown cells -> HTML: CommonMark, tables, math as MathML, French spacing, page-unique ids.
 
     markdown_to_html(text, files, ids, toc=None)   one cell; headings listed in `toc`
-    figure_html / table_html / equation_html       a numbered target, from the cell's metadata
     inline_html(text, files)                        a caption or a title (no paragraph)
+    plain_text(text)                                a title for <title> and alt texts
 
 Math is kept away from the Markdown parser (`$...$`, `$$...$$`) and converted at build time.
 """
