@@ -99,7 +99,8 @@ Fin de la section.
 INTRO = f"""# Introduction
 :label:`sec_intro`
 
-Lire d'abord :numref:`sec_deep_rnn`.
+Lire d'abord :numref:`sec_deep_rnn`. Une formule plus large qu'un téléphone :
+$4(dh + h^2 + 2h) + 4(2h^2 + 2h) + (hq + q) = 4(dh + h^2 + 2h) + 4(2h^2 + 2h) = 17308$.
 
 ## Résumé
 

@@ -33,6 +33,7 @@ from book.pages import render
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("torch", "numpy", "matplotlib", "ipykernel", "nbclient")
 PYTHON = shutil.which("python3.11")
+LEFT_OUT = ("PYTHON", "VIRTUAL_ENV", "D2L_", "MPL", "JUPYTER")
 EXECUTE = """\
 import sys
 import nbclient
@@ -105,8 +106,12 @@ def test_downloaded_notebook_runs_in_a_fresh_environment(served, tmp_path: Path)
     python = venv / "bin" / "python"
     install = [str(python), "-m", "pip", "install", "-q", "--progress-bar", "off"]
     subprocess.run([*install, *pins(PACKAGES)], check=True, timeout=900)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(D2L_MAX_EPOCHS="1", MPLBACKEND="agg", PATH=f"{venv / 'bin'}:{env['PATH']}")
+    # A reader's environment: nothing of the project's or of the tests' settings (D2L_PLOT...)
+    # but the data folder (no network here) and the epoch cap.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(LEFT_OUT)}
+    env.update(D2L_MAX_EPOCHS="1", PATH=f"{venv / 'bin'}:{env['PATH']}")
+    if "D2L_DATA_DIR" in os.environ:
+        env["D2L_DATA_DIR"] = os.environ["D2L_DATA_DIR"]
     probe = [str(python), "-c", "import importlib.util as u; print(u.find_spec('d2l_shim'))"]
     before = subprocess.run(probe, env=env, cwd=reader, capture_output=True, text=True)
     assert before.stdout.strip() == "None"  # the project is nowhere in this environment
