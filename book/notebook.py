@@ -7,8 +7,8 @@
     sweep_temp(folder)                        temp files left by a killed build: removed
 
 Every cell has metadata `d2l: {source, line}` (the chapter line, for error reports); a cell
-from the chapter also `block` and `frameworks` (see `build`); a cell
-marked output="check" also has `d2l.key` (hash of its code), the key of its reference outputs
+from the chapter also has `block` and `frameworks` (see `build`, the pages group cells by
+them), the generated ones `generated` (header, setup); a cell marked output="check" also has `d2l.key` (hash of its code), the key of its reference outputs
 in `<chapter dir>/outputs/<stem>.<framework>.json`, which are put into the cell for nbval.
 Cell ids are hashes of the content (plus a counter for duplicates).
 
@@ -46,7 +46,8 @@ seraient perdues. Modifiez le chapitre, puis lancez `python build.py notebooks`.
 # The set-up cell: where the book's environment is absent (Colab, any other Jupyter), it
 # installs the shim's wheel, from beside the notebook (a downloaded archive) or from the site.
 SETUP = """\
-# Mise en place. Les figures matplotlib s'affichent dans le notebook.
+# Mise en place. Les figures matplotlib s'affichent dans le notebook (sinon,
+# avec IPython 9 et matplotlib 3.7, plt.show() n'affiche que leur description).
 %matplotlib inline
 import importlib.util
 import pathlib
