@@ -8,8 +8,9 @@
 
 Every cell has metadata `d2l: {source, line}` (the chapter line, for error reports); a cell
 from the chapter also has `block` and `frameworks` (see `build`, the pages group cells by
-them), the generated ones `generated` (header, setup); a cell marked output="check" also has `d2l.key` (hash of its code), the key of its reference outputs
-in `<chapter dir>/outputs/<stem>.<framework>.json`, which are put into the cell for nbval.
+them), the generated ones `generated` (header, setup); a cell marked output="check" also
+has `d2l.key` (hash of its code), the key of its reference outputs in
+`<chapter dir>/outputs/<stem>.<framework>.json`, which are put into the cell for nbval.
 Cell ids are hashes of the content (plus a counter for duplicates).
 
 Notebooks are plain dicts in nbformat 4.5 (importing nbformat costs over a second here because

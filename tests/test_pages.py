@@ -432,6 +432,26 @@ def test_render_site_is_complete_and_deterministic(book, tmp_path: Path) -> None
     assert _snapshot(tmp_path / "site2") == files
 
 
+def test_a_new_render_removes_what_the_site_no_longer_has(book, tmp_path: Path) -> None:
+    executed, chapters = book
+    site = tmp_path / "site"
+    render(executed, site, SECTIONS, FRAMEWORKS, chapters)
+    figures = sorted(p.name for p in (site / "deep-rnn_files").iterdir())
+    (site / "notes.txt").write_text("à moi")  # not the renderer's: kept
+    nb = _notebook(executed, "pytorch")
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if "image/svg+xml" in out.get("data", {}):
+                out["data"]["image/svg+xml"] = SVG_FIGURE  # another training curve
+    (executed / "pytorch" / "deep-rnn.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    render(executed, site, ["deep-rnn"], FRAMEWORKS, chapters)
+    assert sorted(p.name for p in (site / "deep-rnn_files").iterdir()) != figures
+    assert len(list((site / "deep-rnn_files").iterdir())) == 2
+    assert not (site / "intro.html").exists()
+    assert not (site / "notebooks/pytorch/intro.ipynb").exists()
+    assert (site / "notes.txt").read_text() == "à moi"
+
+
 def test_section_missing_in_a_framework(book, tmp_path: Path) -> None:
     executed, chapters = book
     render(executed, tmp_path / "site", SECTIONS, FRAMEWORKS, chapters)

@@ -3,7 +3,8 @@
     SiteFiles            files one page needs (images beside the notebooks, output figures)
     shim_wheel(root)     the shim as a wheel (name, bytes), built here byte-for-byte stable
     archive(files)       a zip with fixed dates and order (same input, same bytes)
-    write_site(dir, f)   every file written with book.notebook.write_atomic
+    write_site(dir, f)   every file written with book.notebook.write_atomic; files of an
+                         earlier render that the site no longer has are removed
 
 Downloads go to `downloads/` (book.DOWNLOADS): the wheel and one archive per framework, whose
 folder holds every notebook of that framework, their images and the wheel (the notebooks'
@@ -140,4 +141,25 @@ def write_site(site_dir: Path, files: dict[str, bytes | Path]) -> list[Path]:
         data = content.read_bytes() if isinstance(content, Path) else content
         write_atomic(site_dir / rel, data)
         written.append(site_dir / rel)
+    prune(site_dir, set(files))
     return written
+
+
+def _ours(rel: str) -> bool:
+    """A file the renderer makes: a page, a cell's figure, a notebook, a download."""
+    top = rel.split("/", 1)[0]
+    if "/" not in rel:
+        return rel.endswith(".html")
+    return top in ("notebooks", DOWNLOADS) or top.endswith("_files")
+
+
+def prune(site_dir: Path, keep: set[str]) -> list[Path]:
+    """Remove the renderer's files under site_dir that are not in `keep` (site-relative names):
+    figures of a changed output, the page of a removed section. Other files stay."""
+    removed = []
+    for path in sorted(site_dir.rglob("*")):
+        rel = path.relative_to(site_dir).as_posix()
+        if path.is_file() and _ours(rel) and rel not in keep:
+            path.unlink()
+            removed.append(path)
+    return removed
