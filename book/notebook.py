@@ -160,8 +160,21 @@ def _prose_cells(
         target = target_meta(chunk, section, idx)
         if target:
             meta["d2l"]["target"] = target
+        if found:
+            meta["d2l"]["images"] = sorted({dest for _, dest in found})
+        title = _title(chunk)
+        if title:
+            meta["d2l"]["title"] = title
         cells.append(markdown_cell(text.strip("\n"), metadata=meta))
     return cells, images
+
+
+def _title(lines: list[Line]) -> str | None:
+    """The text (Markdown) of the first `# ` heading among these lines."""
+    for ln in lines:
+        if not ln.verbatim and ln.text.startswith("# "):
+            return ln.text[2:].strip().rstrip("#").strip()
+    return None
 
 
 def _squeeze_blank(lines: list[Line]) -> list[Line]:
@@ -171,16 +184,6 @@ def _squeeze_blank(lines: list[Line]) -> list[Line]:
         for k, ln in enumerate(lines)
         if ln.verbatim or ln.text.strip() or k == 0 or lines[k - 1].text.strip()
     ]
-
-
-def section_title(section: Section) -> str:
-    """The Markdown text of the chapter's first `# ` heading (its file stem when it has none)."""
-    for block in section.blocks:
-        if isinstance(block, Prose):
-            for ln in block.lines:
-                if not ln.verbatim and ln.text.startswith("# "):
-                    return ln.text[2:].strip().rstrip("#").strip()
-    return section.stem
 
 
 def build(
@@ -195,7 +198,10 @@ def build(
     Each chapter block gives its own cells (a prose block: one Markdown cell, plus one per
     figure, table or equation in it), so a cell never mixes blocks of different frameworks.
     `metadata.d2l` says where a cell comes from: source, line, block (its index in the
-    chapter), frameworks (of the block), and `target` for a numbered figure/table/equation.
+    chapter), frameworks (of the block), and `target` for a numbered figure/table/equation;
+    `images` (beside the notebook) and `title` (a `# ` heading) where the cell has them. All
+    of it lives on the cells: the notebook's own metadata is part of the execution cache key,
+    which a prose edit must not change.
     """
     name = DISPLAY_NAME[framework]
     cells = [
@@ -235,12 +241,7 @@ def build(
     nb = {
         "cells": cells,
         "metadata": {
-            "d2l": {
-                "source": section.path,
-                "framework": framework,
-                "title": section_title(section),
-                "images": sorted({dest for _, dest in images}),
-            },
+            "d2l": {"source": section.path, "framework": framework},
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
             "language_info": {"name": "python"},
         },

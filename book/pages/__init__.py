@@ -70,10 +70,13 @@ def load_section(executed_dir: Path, name: str, frameworks: Sequence[str]) -> Se
         raise PagesError(f"section {name}: no executed notebook in {where}")
     notebooks = {fw: json.loads(p.read_text(encoding="utf-8")) for fw, p in paths.items()}
     first = next(iter(paths))
-    title = notebooks[first]["metadata"].get("d2l", {}).get("title")
-    if title is None:
-        raise PagesError(f"{paths[first]}: no metadata.d2l.title (rebuild with build.py)")
-    return Section(name, title, notebooks, paths)
+    titles = [meta(c).get("title") for c in notebooks[first]["cells"] if meta(c).get("title")]
+    return Section(name, titles[0] if titles else name, notebooks, paths)
+
+
+def meta(cell: dict[str, Any]) -> dict[str, Any]:
+    """The build's metadata of a cell (`metadata.d2l`)."""
+    return cell.get("metadata", {}).get("d2l", {})
 
 
 def read_index(chapters_dir: Path) -> tuple[str, str]:
@@ -129,7 +132,8 @@ def notebook_files(sections: list[Section], shim: tuple[str, bytes]) -> dict[str
         for fw, path in section.paths.items():
             folder = f"notebooks-{fw}"
             bundle = archives.setdefault(fw, {f"{folder}/{wheel_name}": wheel})
-            images = section.notebooks[fw]["metadata"].get("d2l", {}).get("images", [])
+            cells = section.notebooks[fw]["cells"]
+            images = sorted({rel for c in cells for rel in meta(c).get("images", [])})
             for rel in [f"{section.name}.ipynb", *images]:
                 data = (path.parent / rel).read_bytes()
                 files[f"notebooks/{fw}/{rel}"] = data
