@@ -112,7 +112,9 @@ def _downloads(section: Section, frameworks: Sequence[str]) -> list[dict[str, st
     ]
 
 
-def render_section(section: Section, frameworks: Sequence[str], files: SiteFiles) -> tuple:
+def render_section(
+    section: Section, frameworks: Sequence[str], files: SiteFiles
+) -> tuple[str, list[Heading]]:
     """(body HTML, table of contents) of one section's page."""
     cells = {
         fw: notebook_cells(nb, fw, str(section.paths[fw])) for fw, nb in section.notebooks.items()
