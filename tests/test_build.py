@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 import build
+from benchmarks.generate import copies_book
 from book import BuildError, roles
 from book.branches import BranchError, select
 from book.execute import plan_jobs
@@ -350,17 +351,10 @@ def test_pages_step_says_when_missing(monkeypatch, capsys, tmp_path):
     assert "pages: not built (book/pages/ missing)" in capsys.readouterr().err
 
 
-def test_generating_a_book_takes_under_a_second(tmp_path):
-    chapters = tmp_path / "chapters"
-    chapters.mkdir()
-    shutil.copytree(CHAPTERS / "img", chapters / "img")
-    demo = (CHAPTERS / "demo.md").read_text()
-    for k in range(8):  # 8 sections x 3 frameworks
-        text = demo.replace("_demo", f"_demo{k}").replace(":numref:`sec_intro`", "")
-        (chapters / f"s{k}.md").write_text(text)
-    start = time.perf_counter()
+def test_a_book_of_many_sections_generates_every_notebook(tmp_path):
+    # How long it takes is measured by `python -m benchmarks.generate`, not here.
+    chapters = copies_book(tmp_path, 8)  # 8 sections x 3 frameworks
     assert run_main(["notebooks", "--out", str(tmp_path / "out")], chapters) == 0
-    assert time.perf_counter() - start < 1.0
     assert len(list((tmp_path / "out").rglob("*.ipynb"))) == 24
 
 
