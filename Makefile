@@ -28,7 +28,8 @@ PYTEST := $(BIN)/python -m pytest
 .PHONY: help
 help: ## List the targets and what they do
 	@echo "Usage: make TARGET [FRAMEWORK=pytorch|tensorflow|mxnet] [SECTION=chapters/x.md]"
-	@echo "       make book [MAX_EPOCHS=N] [JOBS=N]   (JOBS: notebooks executed at once)"
+	@echo "       make book [MAX_EPOCHS=N] [JOBS=N] [SITE_URL=URL]   (JOBS: notebooks executed at once;"
+	@echo "                 SITE_URL: where the site is served, the notebooks install the shim from it)"
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
@@ -51,7 +52,7 @@ $(STAMP): $(REQUIREMENTS)
 .PHONY: book
 book: $(STAMP) ## Build, execute and render the whole book (MAX_EPOCHS=1 for a quick look)
 	$(BIN)/python build.py all --framework $(FRAMEWORK) $(strip $(if $(MAX_EPOCHS),--max-epochs \
-	  $(MAX_EPOCHS)) $(if $(JOBS),--jobs $(JOBS)) $(SECTION))
+	  $(MAX_EPOCHS)) $(if $(JOBS),--jobs $(JOBS)) $(if $(SITE_URL),--site-url $(SITE_URL)) $(SECTION))
 
 .PHONY: notebooks
 notebooks: $(STAMP) ## Generate the notebooks only (no execution; under a second)

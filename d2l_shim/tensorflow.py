@@ -92,10 +92,7 @@ def _as_device(device):
         return cpu()
     if kind == "GPU" and index < num_gpus():
         return gpu(index)
-    raise ValueError(
-        f"device doit être None ou un appareil TensorFlow existant, comme '/CPU:0' ou "
-        f"'/GPU:0' ({num_gpus()} GPU visible(s)) (reçu : {device!r})"
-    )
+    raise _common.device_error(device, "TensorFlow", "'/CPU:0' ou '/GPU:0'", num_gpus())
 
 
 # ---- base classes ------------------------------------------------------------------------
