@@ -39,7 +39,9 @@ THREAD_VARS = (
 # cores instead of each spinning a pool as large as the machine. TensorFlow's inter-op pool
 # counts too: alone on 2 cores, its GRU takes 1.4 s per epoch with 1 inter-op thread, 0.8 s
 # with 2.
-KERNEL_FORCED = {"D2L_PLOT": "final", "TF_CPP_MIN_LOG_LEVEL": "2"}
+# TF_CPP_MIN_LOG_LEVEL=3: the `tensorflow` wheel (current stack, Colab) logs cuInit and oneDNN
+# lines at level E even on a machine without GPU; at 2 they land in the cells' outputs.
+KERNEL_FORCED = {"D2L_PLOT": "final", "TF_CPP_MIN_LOG_LEVEL": "3"}
 # glibc's malloc with one arena, no mmap and no trimming: freed memory is reused instead of being
 # handed back to the system. MXNet 1.9's oneDNN GRU allocates its training workspace (~140 MB
 # here) anew at every step; glibc serves blocks that large with mmap and unmaps them when they
@@ -152,7 +154,9 @@ def cache_key(nb: dict[str, Any], files: Iterable[Path], max_epochs: int | None)
 
 
 def dependency_files(root: Path, shim_dir: Path) -> list[Path]:
-    return sorted(shim_dir.rglob("*.py")) + [root / "requirements" / "lock.txt"]
+    """What an executed notebook depends on besides its code: the shim and both stacks' pins."""
+    locks = [root / "requirements" / "lock.txt", root / "requirements" / "current" / "lock.txt"]
+    return sorted(shim_dir.rglob("*.py")) + locks
 
 
 def with_seed(nb: dict[str, Any], framework: str) -> dict[str, Any]:
