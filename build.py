@@ -9,7 +9,9 @@
 
 SECTIONS are chapter files (default: every chapters/*.md; a draft elsewhere works too).
 F is all (default) or frameworks separated by commas (pytorch,tensorflow: the current stack).
-Problems are printed as `FILE:LINE: message`; the exit status is 1 when there is any error.
+Problems are printed as `FILE:LINE: message`; the exit status is 1 when there is any error,
+130 when interrupted (Ctrl-C: the kernels are stopped, no notebook is half-written).
+Nothing is written outside --out, except by `outputs` (the chapters' reference outputs).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -29,19 +33,22 @@ from book import FRAMEWORKS, BuildError, Problem, chapter_files, roles
 from book.check import check_section
 from book.notebook import (
     build,
+    copy_file,
     dumps,
     dumps_references,
     load_references,
     references_file,
+    sweep_temp,
     write_atomic,
 )
-from book.source import Section, load
+from book.source import Section, frameworks_of, load
 
 if TYPE_CHECKING:
-    from book.execute import CellFailure, Heartbeat
+    from book.execute import CellFailure, Heartbeat, Kernels
 
 ROOT = Path(__file__).resolve().parent
 COMMANDS = ("check", "notebooks", "list", "execute", "outputs", "all")
+OUT_PARTS = ("notebooks", "executed", "site")  # the folders written under --out
 
 
 @dataclass
@@ -52,9 +59,16 @@ class Book:
     out: Path
 
 
+def chapter_path(file: Path | str) -> Path:
+    """Absolute path of a chapter file, its folder resolved but not the file itself: a symbolic
+    link to a chapter is built under the link's name, its images looked up beside the link."""
+    file = Path(os.path.abspath(file))
+    return file.parent.resolve() / file.name
+
+
 def shown(file: Path) -> str:
     """Path as written in messages and metadata: relative to the project when inside it."""
-    file = file.resolve()
+    file = chapter_path(file)
     return file.relative_to(ROOT).as_posix() if file.is_relative_to(ROOT) else str(file)
 
 
@@ -82,6 +96,38 @@ def framework_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def timeout_seconds(text: str) -> int | None:
+    """argparse type: seconds >= 1, or `none` (no limit)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        msg = f"expected seconds >= 1, or 'none' for no limit, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def unwritable(out: Path) -> str | None:
+    """Why nothing can be written under ``out`` (None when it can); checked before writing."""
+    out = out.absolute()
+    existing = out
+    while not existing.exists() and not existing.is_symlink():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"--out {out}: {existing} is not a folder"
+    try:  # a real write: os.access misses read-only file systems and says yes to root
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        return f"--out {out}: cannot write in {existing} ({err.strerror})"
+    for part in OUT_PARTS if existing == out else ():
+        for folder, _, _ in os.walk(out / part):
+            if not os.access(folder, os.W_OK | os.X_OK):
+                return f"--out {out}: cannot write in {folder} (Permission denied)"
+    return None
+
+
 def say(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
@@ -89,8 +135,8 @@ def say(*parts: object) -> None:
 def prepare(args: argparse.Namespace) -> tuple[Book | None, list[Problem]]:
     """Load and check the selected sections; Book is None when there is any error."""
     chapters = Path(args.chapters)
-    book_files = [p.resolve() for p in chapter_files(chapters)]
-    selected = [Path(s).resolve() for s in args.sections] or list(book_files)
+    book_files = [chapter_path(p) for p in chapter_files(chapters)]
+    selected = [chapter_path(s) for s in args.sections] or list(book_files)
     if not selected:
         say(f"no chapter in {chapters}/")
     book_files += [f for f in selected if f not in book_files]
@@ -110,6 +156,7 @@ def prepare(args: argparse.Namespace) -> tuple[Book | None, list[Problem]]:
     sections = [loaded[f] for f in selected if f in loaded]
     for section in sections:
         problems += check_section(section, idx, frameworks, Path(args.shim))
+    problems += roles.clashes(sections)
     problems = sorted(set(problems))
     if any(not p.warning for p in problems):
         return None, problems
@@ -120,27 +167,50 @@ def notebook_path(book: Book, section: Section, framework: str, kind: str = "not
     return book.out / kind / framework / f"{section.stem}.ipynb"
 
 
+def remove_stale(book: Book, section: Section, fw: str) -> None:
+    """A section without any cell of `fw` has no notebook for it: remove an earlier build's."""
+    for kind in ("notebooks", "executed"):
+        path = notebook_path(book, section, fw, kind)
+        if path.is_file():
+            path.unlink()
+            say(f"{section.path}: no {fw} cell, {path} removed")
+
+
 def write_notebooks(book: Book) -> list[Path]:
-    """Generate every notebook (unchanged files are not touched); return their paths."""
+    """Generate every notebook (unchanged files are not touched); return their paths.
+
+    A section gets no notebook for a framework it has no cell for (source.frameworks_of)."""
     paths, written = [], 0
     for section in book.sections:
         for fw in book.frameworks:
+            if fw not in frameworks_of(section):
+                remove_stale(book, section, fw)
+                continue
             refs = load_references(references_file(section, fw))
             nb, images = build(section, fw, book.index, refs)
             path = notebook_path(book, section, fw)
             written += write_atomic(path, dumps(nb))
             for src, dest in images:
-                write_atomic(path.parent / dest, src.read_bytes())
+                copy_file(src, path.parent / dest)
             paths.append(path)
     say(f"notebooks: {written} written, {len(paths) - written} unchanged ({book.out}/notebooks)")
     return paths
 
 
 def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
-    """Run the notebooks that changed since their last run, side by side; 1 if a cell failed."""
+    """Run the notebooks whose code changed since their last run, side by side; 1 if a cell
+    failed, 130 on Ctrl-C. A notebook whose code did not change gets its prose and figures
+    as they are now, with the outputs of its last run (no kernel)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from book.execute import Heartbeat, cache_key, dependency_files, plan_jobs
+    from book.execute import (
+        Heartbeat,
+        Kernels,
+        cache_key,
+        dependency_files,
+        plan_jobs,
+        with_outputs,
+    )
 
     deps = dependency_files(ROOT, Path(args.shim))
     todo = []
@@ -152,16 +222,27 @@ def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
         if target.is_file():
             old = json.loads(target.read_text(encoding="utf-8"))
             if old["metadata"].get("d2l", {}).get("cache_key") == key:
-                say(f"{meta['source']} {meta['framework']}: unchanged, cached ({target})")
+                updated = publish(path, with_outputs(nb, old), target)
+                what = "prose or figures updated, code " if updated else ""
+                say(f"{meta['source']} {meta['framework']}: {what}unchanged, cached ({target})")
                 continue
         todo.append((path, nb, key, target))
     if not todo:
         return 0
     jobs, threads = plan_jobs(len(todo), args.jobs)
     say(f"execute: {len(todo)} notebook(s), {jobs} at a time, {threads} thread(s) each")
-    start = time.monotonic()
+    start, kernels = time.monotonic(), Kernels()
     with Heartbeat(say, args.heartbeat) as heartbeat, ThreadPoolExecutor(jobs) as pool:
-        ok = list(pool.map(lambda item: execute_one(args, threads, heartbeat, *item), todo))
+        futures = [
+            pool.submit(execute_one, args, threads, heartbeat, kernels, *item) for item in todo
+        ]
+        try:
+            ok = [future.result() for future in futures]
+        except KeyboardInterrupt:
+            kernels.stop()
+            pool.shutdown(cancel_futures=True)
+            say("execute: interrupted; kernels stopped, no unfinished notebook written")
+            return 130
     say(f"execute: done in {time.monotonic() - start:.0f} s")
     return 0 if all(ok) else 1
 
@@ -170,13 +251,15 @@ def execute_one(
     args: argparse.Namespace,
     threads: int,
     heartbeat: Heartbeat,
+    kernels: Kernels,
     path: Path,
     nb: dict,
     key: str,
     target: Path,
 ) -> bool:
-    """Execute one notebook into ``target`` (with its images); False when a cell failed."""
-    from book.execute import CellFailure, kernel_env, run
+    """Execute one notebook into ``target`` (with its images); False when a cell failed or
+    the run was interrupted."""
+    from book.execute import CellFailure, Interrupted, kernel_env, run
 
     meta, start = nb["metadata"]["d2l"], time.monotonic()
     where = f"{meta['source']} {meta['framework']}"
@@ -186,18 +269,30 @@ def execute_one(
 
     env = kernel_env(ROOT, args.max_epochs, threads=threads)
     try:
-        executed = run(nb, path.parent, env, args.timeout, report, partial(heartbeat.begin, where))
+        begin = partial(heartbeat.begin, where)
+        executed = run(nb, path.parent, env, args.timeout, report, begin, kernels)
+    except Interrupted:
+        return False
     except CellFailure as err:
         say(failure(err))
         return False
     finally:
         heartbeat.end(where)
     executed.metadata["d2l"]["cache_key"] = key
-    for image in path.parent.rglob("*"):
-        if image.is_file() and image.suffix != ".ipynb":
-            write_atomic(target.parent / image.relative_to(path.parent), image.read_bytes())
-    write_atomic(target, dumps(executed))
+    publish(path, executed, target)
     return True
+
+
+def publish(path: Path, executed: dict, target: Path) -> bool:
+    """Write ``executed`` to ``target`` with the images beside ``path`` (the generated
+    notebook); hidden files (temp files of a write) are left out. True when anything changed."""
+    written = False
+    for file in sorted(path.parent.rglob("*")):
+        rel = file.relative_to(path.parent)
+        hidden = any(part.startswith(".") for part in rel.parts)
+        if file.is_file() and file.suffix != ".ipynb" and not hidden:
+            written |= copy_file(file, target.parent / rel)
+    return write_atomic(target, dumps(executed)) or written
 
 
 def failure(err: CellFailure) -> str:
@@ -206,25 +301,30 @@ def failure(err: CellFailure) -> str:
 
 def outputs(book: Book, args: argparse.Namespace) -> int:
     """Execute seeded, store the outputs of output="check" cells as reference outputs."""
-    from book.execute import CellFailure, check_outputs, kernel_env, run, with_seed
+    from book.execute import CellFailure, Kernels, check_outputs, kernel_env, run, with_seed
 
     epochs = 1 if args.max_epochs is None else args.max_epochs
     env = kernel_env(ROOT, epochs)
-    failed = 0
+    failed, kernels = 0, Kernels()
     write_notebooks(book)  # the folder the kernels run in, with the images
     for section in book.sections:
         for fw in book.frameworks:
+            if fw not in frameworks_of(section):
+                continue
             nb, _ = build(section, fw, book.index)
             if not any(c["metadata"]["d2l"].get("key") for c in nb["cells"]):
                 continue
             path = notebook_path(book, section, fw)
             say(f"{section.path} {fw}: executing for reference outputs")
             try:
-                executed = run(with_seed(nb, fw), path.parent, env, args.timeout)
+                executed = run(with_seed(nb, fw), path.parent, env, args.timeout, kernels=kernels)
             except CellFailure as err:
                 say(failure(err))
                 failed += 1
                 continue
+            except KeyboardInterrupt:
+                kernels.stop()
+                raise
             file = references_file(section, fw)
             write_atomic(file, dumps_references(check_outputs(executed)))
             say(f"{section.path} {fw}: reference outputs in {shown(file)}")
@@ -261,7 +361,12 @@ def parser() -> argparse.ArgumentParser:
         help="all (default), or frameworks separated by commas: pytorch,tensorflow",
     )
     p.add_argument("--out", default="_build", help="output folder (default: _build)")
-    p.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    p.add_argument(
+        "--timeout",
+        type=timeout_seconds,
+        default=1800,
+        help="seconds per cell, or 'none' for no limit (default 1800)",
+    )
     p.add_argument(
         "--max-epochs", type=int, default=None, help="sets D2L_MAX_EPOCHS for the kernel"
     )
@@ -284,6 +389,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_intermixed_args(argv)
+    try:
+        return run_command(args)
+    except KeyboardInterrupt:
+        say("interrupted (Ctrl-C); files already written are whole, the others untouched")
+        return 130
+
+
+def run_command(args: argparse.Namespace) -> int:
     book, problems = prepare(args)
     for problem in problems:
         say(problem)
@@ -294,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         say(f"check: {len(book.sections)} section(s) OK")
         return 0
+    why = unwritable(book.out)
+    if why:
+        say(f"error: {why}; nothing written (choose another --out)")
+        return 1
+    left = [file for part in OUT_PARTS for file in sweep_temp(book.out / part)]
+    if left:
+        say(f"removed {len(left)} temp file(s) left by an interrupted build in {book.out}")
     if args.command == "outputs":
         return outputs(book, args)
     paths = write_notebooks(book)

@@ -7,20 +7,59 @@ plus thin file wrappers:
     branches.py   resolve `if tab.selected(...)` with `ast`, keep the selected branch
     roles.py      d2l roles (:label:, :numref:, :eqref:, images) -> plain Jupyter Markdown
     notebook.py   build one notebook per framework (ids, metadata, reference outputs), write it
-    savecheck.py  `#@save` code must equal the shim's code
+    savecheck.py  `#@save` code must equal the shim's code (the shim: build.py --shim)
     execute.py    run notebooks with nbclient (progress, cache, errors located in the chapter)
     nbval_report.py  pytest plugin: a failing nbval cell names its chapter line
+
+The frameworks the book builds are declared once, in pyproject.toml (`[tool.book] frameworks`):
+FRAMEWORKS below is read from there.
 """
 
 from __future__ import annotations
 
+import difflib
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-FRAMEWORKS: tuple[str, ...] = ("pytorch", "tensorflow", "mxnet")
-# Framework (tab name) -> shim module (d2l_shim/<module>.py) and pip extra (pyproject.toml).
-SHIM_MODULE: dict[str, str] = {"pytorch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet"}
-DISPLAY_NAME: dict[str, str] = {"pytorch": "PyTorch", "tensorflow": "TensorFlow", "mxnet": "MXNet"}
+# The tab names d2lbook books use -> (shim module d2l_shim/<module>.py and pip extra, display
+# name). A chapter may name any of them; only the frameworks the book declares are built.
+KNOWN_FRAMEWORKS: dict[str, tuple[str, str]] = {
+    "pytorch": ("torch", "PyTorch"),
+    "tensorflow": ("tensorflow", "TensorFlow"),
+    "mxnet": ("mxnet", "MXNet"),
+    "jax": ("jax", "JAX"),
+    "paddle": ("paddle", "PaddlePaddle"),
+}
+CONFIG = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def declared_frameworks(text: str, where: str = "pyproject.toml") -> tuple[str, ...]:
+    """The frameworks the book builds, in tab order: `[tool.book] frameworks` of pyproject.toml."""
+    value = tomllib.loads(text).get("tool", {}).get("book", {}).get("frameworks")
+    key = f"{where}: [tool.book] frameworks"
+    if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+        raise ValueError(f'{key} must list the frameworks built, e.g. ["pytorch", "mxnet"]')
+    for name in value:
+        if name not in KNOWN_FRAMEWORKS:
+            raise ValueError(f"{key}: unknown framework '{name}' ({', '.join(KNOWN_FRAMEWORKS)})")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{key}: a framework is listed twice")
+    return tuple(value)
+
+
+FRAMEWORKS: tuple[str, ...] = declared_frameworks(CONFIG.read_text(encoding="utf-8"))
+SHIM_MODULE: dict[str, str] = {fw: KNOWN_FRAMEWORKS[fw][0] for fw in FRAMEWORKS}
+DISPLAY_NAME: dict[str, str] = {fw: KNOWN_FRAMEWORKS[fw][1] for fw in FRAMEWORKS}
+
+
+def unknown_framework(name: str) -> str:
+    """Message for a tab name that is no framework at all (a typo, most often)."""
+    close = difflib.get_close_matches(name, [*KNOWN_FRAMEWORKS, "all"], n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown framework '{name}' ({', '.join(FRAMEWORKS)} or all{hint})"
+
+
 # Placeholder: the project's public repository is not known yet (Colab installs the shim from it).
 PROJECT_GIT_URL = "https://github.com/d2l-fr/deep-rnn"
 
@@ -32,10 +71,11 @@ class Problem:
     path: str
     line: int
     message: str
-    warning: bool = False
+    warning: bool = False  # not an error: the build goes on
+    note: bool = False  # a warning that only informs (printed `note:`)
 
     def __str__(self) -> str:
-        kind = "warning: " if self.warning else ""
+        kind = "note: " if self.note else "warning: " if self.warning else ""
         return f"{self.path}:{self.line}: {kind}{self.message}"
 
 

@@ -2,6 +2,8 @@
 
 Errors: tab.selected forms and names, roles (dangling refs, duplicate labels, missing images),
 `#@save` drift from the shim. Warnings: an output="check" cell without stored reference outputs.
+Notes: frameworks named in the chapter that the book does not build (their cells are dropped).
+Only the frameworks that get a notebook (source.frameworks_of) are checked.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from pathlib import Path
 from book import SHIM_MODULE, Problem, roles, savecheck
 from book.branches import BranchError, select
 from book.notebook import cell_key, load_references, references_file
-from book.source import Code, Section
+from book.source import Code, Section, frameworks_of
 
 
 def check_section(
     section: Section, idx: roles.Index, frameworks: tuple[str, ...], shim_dir: Path
 ) -> list[Problem]:
-    problems = roles.check(section, idx)
+    problems = roles.check(section, idx) + section.notes
     codes = [b for b in section.blocks if isinstance(b, Code)]
     resolved: dict[tuple[int, str], str] = {}
     for block in codes:
@@ -25,9 +27,9 @@ def check_section(
             try:
                 resolved[(block.fence_line, fw)] = select(block.code, fw)
             except BranchError as err:
-                problems.append(Problem(section.path, block.code_line + err.line - 1, err.message))
+                problems.append(Problem(section.path, block.chapter_line(err.line), err.message))
                 break
-    for fw in frameworks:
+    for fw in (f for f in frameworks if f in frameworks_of(section)):
         problems += _save_problems(section, codes, resolved, fw, shim_dir)
         problems += _reference_warnings(section, codes, resolved, fw)
     return sorted(set(problems))
@@ -36,10 +38,11 @@ def check_section(
 def _save_problems(
     section: Section, codes: list[Code], resolved: dict, fw: str, shim_dir: Path
 ) -> list[Problem]:
+    # Exact chapter lines when no branch moved a line; else counted from the code's first line.
     cells = [
-        (b.code_line, resolved[(b.fence_line, fw)])
+        (b.chapter_line if code == b.code else b.code_line, code)
         for b in codes
-        if b.save and (b.fence_line, fw) in resolved
+        if b.save and (code := resolved.get((b.fence_line, fw))) is not None
     ]
     if not cells:
         return []

@@ -3,7 +3,9 @@
 kernel_env(root, max_epochs, threads) environment of the kernel (quiet TF, threads, plots)
 plan_jobs(notebooks, jobs)           how many kernels at once, and threads for each
 cache_key(nb, files, max_epochs)     hash of the code + shim + pins + epoch cap
+with_outputs(nb, executed)           nb with the outputs of a run of the same code (no kernel)
 run(nb, cwd, env, timeout, report)   executed copy; raises CellFailure on the first error
+Kernels()                            the kernels running now: stop() ends them all (Ctrl-C)
 Heartbeat(say, every)                a line every `every` s for each cell still running
 python -m book.execute COMMAND...    COMMAND with the kernels' defaults (make jupyter)
 
@@ -13,11 +15,13 @@ a cached build needs neither.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -76,6 +80,10 @@ def seed_code(framework: str, seed: int) -> str:
         f"import random\nimport numpy\nrandom.seed({seed})\nnumpy.random.seed({seed})"
     )
     return python_and_numpy + "\n" + SEED[framework].format(seed=seed)
+
+
+class Interrupted(Exception):
+    """The kernel was stopped by Kernels.stop() (Ctrl-C): the run is to be thrown away."""
 
 
 class CellFailure(Exception):
@@ -153,6 +161,20 @@ def cache_key(nb: dict[str, Any], files: Iterable[Path], max_epochs: int | None)
     return digest.hexdigest()[:20]
 
 
+def with_outputs(nb: dict[str, Any], executed: dict[str, Any]) -> dict[str, Any]:
+    """``nb`` (its prose, figures and cell metadata as they are now) with the outputs of
+    ``executed``, a run of the same code cells: a prose-only edit needs no kernel."""
+    runs = iter([c for c in executed["cells"] if c["cell_type"] == "code"])
+    cells = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            ran = next(runs)
+            cell = {**cell, "outputs": ran["outputs"], "execution_count": ran["execution_count"]}
+        cells.append(cell)
+    d2l = {**nb["metadata"]["d2l"], "cache_key": executed["metadata"]["d2l"]["cache_key"]}
+    return {**nb, "cells": cells, "metadata": {**executed["metadata"], "d2l": d2l}}
+
+
 def dependency_files(root: Path, shim_dir: Path) -> list[Path]:
     """What an executed notebook depends on besides its code: the shim and both stacks' pins."""
     locks = [root / "requirements" / "lock.txt", root / "requirements" / "current" / "lock.txt"]
@@ -170,18 +192,23 @@ def run(
     nb: dict[str, Any],
     cwd: Path,
     env: dict[str, str],
-    timeout: int,
+    timeout: int | None,
     report: Callable[[int, int, float], None] | None = None,
     begin: Callable[[int, int], None] | None = None,
+    kernels: Kernels | None = None,
 ) -> Any:
-    """Execute a copy of `nb`; begin(i, n) before and report(i, n, seconds) after code cell i."""
+    """Execute a copy of `nb`; begin(i, n) before and report(i, n, seconds) after code cell i.
+
+    ``timeout``: seconds per cell (None: no limit). With ``kernels``, the kernel is registered
+    there while it runs; once they are stopped, raises Interrupted.
+    """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     executed = nbformat.reads(json.dumps(nb), as_version=4)  # joins lines of sources
     code_cells = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"]
-    current: dict[str, Any] = {"index": 0, "start": time.monotonic()}
+    current: dict[str, Any] = {"index": 0, "start": time.monotonic(), "group": None}
 
     def started(cell: Any, cell_index: int) -> None:
         current.update(index=cell_index, start=time.monotonic())
@@ -196,6 +223,12 @@ def run(
                 time.monotonic() - current["start"],
             )
 
+    def kernel_ready(notebook: Any) -> None:
+        # The kernel runs in a session of its own: the terminal's Ctrl-C does not reach it.
+        current["group"] = getattr(client.km.provisioner, "pgid", None)
+        if kernels is not None and current["group"] is not None:
+            kernels.started(current["group"])
+
     client = NotebookClient(
         executed,
         timeout=timeout,
@@ -203,20 +236,60 @@ def run(
         extra_arguments=KERNEL_ARGS,
         resources={"metadata": {"path": str(cwd)}},
         record_timing=False,
+        on_notebook_start=kernel_ready,
         on_cell_execute=started,
         on_cell_executed=completed,  # on_cell_complete fires when the request is sent
     )
     try:
         client.execute(env=env)
-    except (CellExecutionError, CellTimeoutError) as err:
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        if kernels is not None and kernels.stopped.is_set():
+            raise Interrupted from None
         cell = executed.cells[current["index"]]
         where = cell.metadata.get("d2l", {})
         framework = executed.metadata.get("d2l", {}).get("framework", "?")
         text = ANSI.sub("", str(err))
         if isinstance(err, CellTimeoutError):
             text = f"timed out after {timeout} s\n{text}"
+        if isinstance(err, DeadKernelError):
+            text = "the kernel died (out of memory, or killed)"
         raise CellFailure(where.get("source", "?"), where.get("line", 0), framework, text) from None
+    finally:
+        if kernels is not None and current["group"] is not None:
+            kernels.ended(current["group"])
     return executed
+
+
+class Kernels:
+    """The kernels running now, each as its process group, so that Ctrl-C can end them all:
+    a kernel runs in a session of its own, which the terminal's Ctrl-C does not reach."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.lock = threading.Lock()
+        self.groups: set[int] = set()
+
+    def started(self, group: int) -> None:
+        with self.lock:
+            self.groups.add(group)
+            if self.stopped.is_set():  # started while stopping: ended at once
+                _kill(group)
+
+    def ended(self, group: int) -> None:
+        with self.lock:
+            self.groups.discard(group)
+
+    def stop(self) -> None:
+        """Kill every kernel (and what it started); the runs raise Interrupted."""
+        with self.lock:
+            self.stopped.set()
+            for group in self.groups:
+                _kill(group)
+
+
+def _kill(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
 
 
 class Heartbeat:

@@ -3,6 +3,8 @@
     build(section, framework, index, references) -> (notebook, images to copy)
     dumps(notebook) -> str                    same input, same bytes
     write_atomic(path, text)                  temp file + os.replace; untouched when equal
+    copy_file(src, dest)                      the same for a file (hard link, or streamed)
+    sweep_temp(folder)                        temp files left by a killed build: removed
 
 Every cell has metadata `d2l: {source, line}` (the chapter line, for error reports); a cell
 marked output="check" also has `d2l.key` (hash of its code), the key of its reference outputs
@@ -15,10 +17,15 @@ of jsonschema's format checkers; the tests run nbformat.validate on every genera
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import os
+import re
+import secrets
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -217,13 +224,25 @@ def dumps(nb: Notebook) -> str:
     return json.dumps(_for_disk(nb), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+# Temp files are hidden and name the process writing them: `.x.ipynb.<pid>.<random>.tmp`. No
+# step picks up a hidden file, and sweep_temp removes those of a process that no longer runs
+# (a build killed with SIGKILL cannot clean up after itself), and any hour-old one.
+TEMP = re.compile(r"^\..+\.\w{8}\.tmp$")
+TEMP_PID = re.compile(r"\.(\d+)\.\w{8}\.tmp$")
+LEFT_OVER_SECONDS = 3600  # no temp file takes that long to write
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
 def write_atomic(path: Path, data: str | bytes) -> bool:
     """Write through a temp file and os.replace; return False when the file was already equal."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if path.is_file() and path.read_bytes() == raw:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as handle:
@@ -233,3 +252,50 @@ def write_atomic(path: Path, data: str | bytes) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def copy_file(src: Path, dest: Path) -> bool:
+    """Make ``dest`` a copy of ``src`` without reading it into memory: a hard link where the
+    file system allows one, else a streamed copy; False when ``dest`` already was equal."""
+    if dest.is_file() and (os.path.samefile(src, dest) or filecmp.cmp(src, dest, shallow=False)):
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f"{_temp_prefix(dest)}{secrets.token_hex(4)}.tmp"
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_temp(folder: Path) -> list[Path]:
+    """Remove the temp files left under ``folder`` by processes that are gone; return them."""
+    removed = []
+    for path in folder.rglob(".*.tmp") if folder.is_dir() else ():
+        if not TEMP.match(path.name):
+            continue
+        pid = TEMP_PID.search(path.name)
+        try:
+            old = time.time() - path.stat().st_mtime > LEFT_OVER_SECONDS
+            if old or (pid and not _running(int(pid.group(1)))):
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # its writer has just renamed it
+            continue
+    return removed

@@ -1,8 +1,12 @@
 """d2l roles -> plain Jupyter Markdown, numbered across the book.
 
     index(sections)                     -> Index: every label, numbered; duplicate labels
-    check(section, index)               -> problems: dangling :numref:/:eqref:, missing images
+    check(section, index)               -> problems: dangling :numref:/:eqref:, bad images
+    clashes(sections)                   -> problems: two images given one name
     convert(lines, section, index)      -> (markdown, images to copy)
+
+A local image must be a file inside the chapter's folder (e.g. `img/`); it keeps its path in that
+folder beside the notebooks, so two images never share a name and nothing lands outside them.
 
 Numbers: section N is the N-th chapter file of the book; its headings are N, N.1, N.1.1;
 figures, tables and equations are N.1, N.2, ... in the order of the file.
@@ -10,7 +14,6 @@ figures, tables and equations are N.1, N.2, ... in the order of the file.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ EQREF = re.compile(r":eqref:`([^`]+)`")
 CITE = re.compile(r":cite:`([^`]+)`")
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^(#{1,6})\s+\S")
+LARGE_IMAGE = 20 << 20  # bytes: no book figure needs more (a warning above)
 WORD = {"section": "Section", "figure": "Figure", "table": "Tableau", "equation": "Équation"}
 
 
@@ -97,7 +101,7 @@ def _kind(previous: str, equation: bool) -> tuple[str, str]:
 
 
 def check(section: Section, idx: Index) -> list[Problem]:
-    """Dangling references, missing images, misplaced :eqlabel: of one section."""
+    """Dangling references, bad images, misplaced :eqlabel: of one section."""
     problems = [p for p in idx.problems if p.path == section.path]
     previous = ""
     for ln in _prose_lines(section):
@@ -106,25 +110,73 @@ def check(section: Section, idx: Index) -> list[Problem]:
                 if name not in idx.targets:
                     msg = f":{role}:`{name}` refers to no :label: or :eqlabel: in the book"
                     problems.append(Problem(section.path, ln.number, msg))
-        for _caption, src in IMAGE.findall(ln.text):
-            if not _is_url(src) and not (section.file.parent / src).is_file():
-                problems.append(Problem(section.path, ln.number, f"image not found: {src}"))
         if EQLABEL.match(ln.text) and not previous.rstrip().endswith("$$"):
             msg = ":eqlabel: must follow a $$...$$ equation"
             problems.append(Problem(section.path, ln.number, msg))
         if ln.text.strip():
             previous = ln.text
+    for line, src in _images(section):
+        try:
+            file, _ = local_image(section, src)
+        except ValueError as err:
+            problems.append(Problem(section.path, line, str(err)))
+            continue
+        size = file.stat().st_size
+        if size > LARGE_IMAGE:
+            msg = (
+                f"image {src} is {size / 2**20:.0f} MB; no figure needs over "
+                f"{LARGE_IMAGE >> 20} MB (resize or compress it)"
+            )
+            problems.append(Problem(section.path, line, msg, warning=True))
     return problems
+
+
+def clashes(sections: list[Section]) -> list[Problem]:
+    """Images of sections in different folders that would get the same name (notebooks of
+    every section share one folder)."""
+    problems, first = [], {}
+    for section in sections:
+        for line, src in _images(section):
+            try:
+                file, dest = local_image(section, src)
+            except ValueError:
+                continue  # reported by check()
+            other, where = first.setdefault(dest, (file, f"{section.path}:{line}"))
+            if other != file:
+                msg = f"image {src} has the name of another image ({where}: {other}); rename one"
+                problems.append(Problem(section.path, line, msg))
+    return problems
+
+
+def _images(section: Section) -> list[tuple[int, str]]:
+    """(line, path) of every local image of a section."""
+    return [
+        (ln.number, src)
+        for ln in _prose_lines(section)
+        for _caption, src in IMAGE.findall(ln.text)
+        if not _is_url(src)
+    ]
 
 
 def _is_url(src: str) -> bool:
     return "://" in src or src.startswith("data:")
 
 
-def image_dest(src: str) -> str:
-    """Where an image goes next to the notebooks (relative, POSIX)."""
-    norm = posixpath.normpath(src)
-    return norm if not norm.startswith("..") else "img/" + posixpath.basename(norm)
+def local_image(section: Section, src: str) -> tuple[Path, str]:
+    """(file, name beside the notebooks) of an image path written in a chapter.
+
+    The name is the file's path in the chapter's folder (POSIX). ValueError (its message says
+    why) when the path is absolute, leads out of the folder, or names no file.
+    """
+    if Path(src).is_absolute():
+        raise ValueError(f"image path must be relative to the chapter's folder: {src}")
+    folder = section.file.parent.resolve()
+    file = (folder / src).resolve()  # symbolic links followed: where the bytes really are
+    if not file.is_relative_to(folder):
+        raise ValueError(f"image outside the chapter's folder {folder}: {src}")
+    if not file.is_file():
+        raise ValueError(f"image not found: {src}")
+    return file, file.relative_to(folder).as_posix()
 
 
 def _link(name: str, target: Target, stem: str) -> str:
@@ -149,8 +201,11 @@ def convert(lines: list[Line], section: Section, idx: Index) -> tuple[str, list[
         caption, src = match.groups()
         if _is_url(src):
             return match.group(0)
-        dest = image_dest(src)
-        images.append((section.file.parent / src, dest))
+        try:
+            file, dest = local_image(section, src)
+        except ValueError:  # check() reports it; never copied
+            return match.group(0)
+        images.append((file, dest))
         return f"![{caption}]({dest})"
 
     for ln in lines:

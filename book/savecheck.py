@@ -1,6 +1,18 @@
 """`#@save` code in a chapter must be the shim's code (like transformers' check_copies).
 
-    compare(code, shim_sources, module_name) -> list of (code line, message with a diff)
+    saved(code)                             -> the definitions a cell's #@save marks save
+    compare(cells, shim, where, module)     -> list of (chapter line, message with a diff)
+
+What is saved, as in d2lbook: a cell whose first line is `#@save` saves every top-level
+`def`/`class` of the cell; a `#@save` after a `def`/`class` line or one of its decorators
+(`class Trainer(d2l.HyperParameters):  #@save`, `@d2l.add_to_class(Cls)  #@save`) saves that
+definition; a `#@save` line alone saves the definition after it. A marked method of a class is
+compared with that method of the shim's class. Marked statements that define nothing (imports,
+assignments) are not compared.
+
+The shim is located by `build.py --shim` (default: `d2l_shim/` next to build.py): the
+definitions of `<shim>/_common/*.py` then of `<shim>/<module>.py` (torch.py, tensorflow.py,
+mxnet.py: book.SHIM_MODULE), the framework's module winning.
 
 Compared on the parsed code (`ast.dump`): comments and formatting do not count, docstrings do
 (they are code the reader sees). `d2l.Name` and `Name` are the same (the shim module is `d2l`).
@@ -13,9 +25,16 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
+import io
+import re
+import tokenize
+from collections.abc import Callable
 from pathlib import Path
 
 Defn = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+SAVE = re.compile(r"#\s*@save\b")  # not #@save_cell / #@save_all (whole-file marks)
+Saved = tuple[int, Defn, str | None]  # (line in the code, definition, class of a method)
 
 
 class _Normalize(ast.NodeTransformer):
@@ -61,6 +80,12 @@ def _added_to_deco(deco: ast.expr) -> str | None:
     return _added_to(fake)
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_file(path: str, mtime_ns: int, size: int) -> ast.Module:
+    """A shim file's tree, parsed once per version of the file (trees are never modified)."""
+    return ast.parse(Path(path).read_text(encoding="utf-8"), path)
+
+
 def shim_definitions(shim_dir: Path, module: str) -> tuple[dict[str, Defn], dict[str, str]]:
     """Top-level classes/functions of d2l_shim/<module>.py and d2l_shim/_common/*.py."""
     # The framework module wins over _common; in a file the last definition wins (as in Python).
@@ -70,7 +95,8 @@ def shim_definitions(shim_dir: Path, module: str) -> tuple[dict[str, Defn], dict
     for file in files:
         if not file.is_file():
             continue
-        tree = ast.parse(file.read_text(encoding="utf-8"), str(file))
+        stat = file.stat()
+        tree = _parse_file(str(file), stat.st_mtime_ns, stat.st_size)
         for node in tree.body:
             if isinstance(node, Defn):
                 found[node.name] = node
@@ -89,35 +115,92 @@ def _methods(cls: ast.ClassDef) -> dict[str, ast.stmt]:
     return {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
 
 
+def _marks(code: str) -> list[tuple[int, bool]]:
+    """(line, alone on its line) of every #@save comment (comments only, not strings)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(_mask(code)).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return [
+        (tok.start[0], tok.line.lstrip().startswith("#"))
+        for tok in tokens
+        if tok.type == tokenize.COMMENT and SAVE.match(tok.string)
+    ]
+
+
+def _start(node: ast.stmt) -> int:
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+
+
+def _marked(body: list[ast.stmt], line: int, alone: bool, cls: str | None) -> Saved | None:
+    """The definition a #@save at `line` marks in `body` (None: it marks no definition)."""
+    for node in body:
+        start, end = _start(node), node.end_lineno or node.lineno
+        if alone and start > line:  # a `#@save` line: the statement after it
+            return (node.lineno, node, cls) if isinstance(node, Defn) else None
+        if not start <= line <= end:
+            continue
+        if isinstance(node, Defn) and not alone:
+            header_end = max(node.lineno, node.body[0].lineno - 1)
+            if line <= header_end:  # on the def/class line, its signature or a decorator
+                return node.lineno, node, cls
+        if isinstance(node, ast.ClassDef) and cls is None:
+            return _marked(node.body, line, alone, node.name)
+        return None
+    return None
+
+
+def saved(code: str) -> list[Saved]:
+    """The definitions the #@save marks of a cell save (raises SyntaxError)."""
+    tree = ast.parse(_mask(code))
+    first = next((t.strip() for t in code.split("\n") if t.strip()), "")
+    found: list[Saved] = []
+    if SAVE.match(first):  # the whole cell
+        found = [(n.lineno, n, None) for n in tree.body if isinstance(n, Defn)]
+    for line, alone in _marks(code):
+        mark = _marked(tree.body, line, alone, None)
+        if mark and all(mark[1] is not node for _, node, _ in found):
+            found.append(mark)
+    whole = {node.name for _, node, cls in found if cls is None}
+    return [item for item in found if item[2] not in whole]  # a saved class has its methods
+
+
 def compare(
-    cells: list[tuple[int, str]], shim: dict[str, Defn], where: dict[str, str], module: str
+    cells: list[tuple[int | Callable[[int], int], str]],
+    shim: dict[str, Defn],
+    where: dict[str, str],
+    module: str,
 ) -> list[tuple[int, str]]:
-    """cells: (chapter line of the code, code) of the #@save cells of one section/framework."""
+    """cells: (chapter line of the code's first line, or line k -> chapter line; code) of the
+    #@save cells of one section/framework."""
     problems: list[tuple[int, str]] = []
     defs: list[tuple[int, Defn]] = []
+    methods: list[tuple[int, Defn, str]] = []  # marked methods and add_to_class functions
     for first, code in cells:
+        line_of = first if callable(first) else lambda k, first=first: first + k - 1
         try:
-            tree = ast.parse(_mask(code))
+            marked = saved(code)
         except SyntaxError as err:
-            problems.append((first + (err.lineno or 1) - 1, f"syntax error: {err.msg}"))
+            problems.append((line_of(err.lineno or 1), f"syntax error: {err.msg}"))
             continue
-        defs += [(first + n.lineno - 1, n) for n in tree.body if isinstance(n, Defn)]
+        for line, node, cls in marked:
+            cls = cls or _added_to(node)
+            if cls:
+                methods.append((line_of(line), node, cls))
+            else:
+                defs.append((line_of(line), node))
     added: dict[str, set[str]] = {}
-    for _line, node in defs:
-        cls = _added_to(node)
-        if cls:
-            added.setdefault(cls, set()).add(node.name)
+    for _line, node, cls in methods:
+        added.setdefault(cls, set()).add(node.name)
+    for line, node, cls in methods:
+        target = shim.get(cls)
+        method = _methods(target).get(node.name) if isinstance(target, ast.ClassDef) else None
+        if method is None:
+            problems.append((line, f"#@save {cls}.{node.name} is not in d2l_shim/{module}.py"))
+        elif _dump(_strip_decorator(node)) != _dump(method):  # type: ignore[arg-type]
+            diff = _diff(_strip_decorator(node), method, f"{where[cls]}:{cls}.{node.name}")  # type: ignore[arg-type]
+            problems.append((line, f"#@save {cls}.{node.name} differs from the shim:\n{diff}"))
     for line, node in defs:
-        cls = _added_to(node)
-        if cls:
-            target = shim.get(cls)
-            method = _methods(target).get(node.name) if isinstance(target, ast.ClassDef) else None
-            if method is None:
-                problems.append((line, f"#@save {cls}.{node.name} is not in d2l_shim/{module}.py"))
-            elif _dump(_strip_decorator(node)) != _dump(method):  # type: ignore[arg-type]
-                diff = _diff(_strip_decorator(node), method, f"{where[cls]}:{cls}.{node.name}")  # type: ignore[arg-type]
-                problems.append((line, f"#@save {cls}.{node.name} differs from the shim:\n{diff}"))
-            continue
         target = shim.get(node.name)
         if target is None:
             problems.append(

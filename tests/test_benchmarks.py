@@ -174,3 +174,13 @@ def test_results_are_kept_for_the_same_epochs_and_reset_otherwise(tmp_path):
     assert not path.with_suffix(".tmp").exists()
     assert train_speed.load_results(path, 100, runs={}) == {"epochs": 100, "runs": {"a": 1}}
     assert train_speed.load_results(path, 10) == {"epochs": 10}
+
+
+def test_generation_benchmark_reports_both_books(capsys):
+    from benchmarks import generate
+
+    assert generate.main(["--copies", "2", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| the book (chapters/) | 6 |" in out
+    assert "| 2 copies of demo.md | 6 |" in out
+    assert "target: the book generates in under 1 s:" in out

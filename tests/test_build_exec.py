@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,13 @@ def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
     assert main(args, chapters) == 0  # unchanged: cached, not re-run
     assert "unchanged, cached" in capsys.readouterr().err
 
+    file.write_text(CHAPTER.replace("# Exécution", "# Exécution revue"))  # prose only
+    assert main(args, chapters) == 0
+    assert "prose or figures updated, code unchanged, cached" in capsys.readouterr().err
+    revised = json.loads(executed.read_text())
+    assert "# Exécution revue" in "".join(revised["cells"][2]["source"])
+    assert revised["cells"][3]["outputs"] == nb["cells"][3]["outputs"]  # the last run's
+
     before = executed.read_bytes()
     file.write_text(CHAPTER.replace("print(n * 2)", "print(n / 0)"))
     assert main(args, chapters) == 1
@@ -84,7 +93,8 @@ def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
 
 def test_notebooks_run_side_by_side_sharing_the_cores(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    chapters, file = chapter(tmp_path)
+    # A cell of each framework (a chapter without one gets no notebook for it).
+    chapters, file = chapter(tmp_path, CHAPTER.replace("%%tab pytorch", "%%tab all"))
     out = tmp_path / "out"
     assert main(["execute", "--jobs", "2", "--out", str(out)], chapters) == 0
     err = capsys.readouterr().err
@@ -182,3 +192,61 @@ def test_outputs_are_stored_and_nbval_catches_a_changed_output(tmp_path, capsys)
     assert "1 failed, 5 passed" in result.stdout, result.stdout + result.stderr
     assert f"exec.ipynb::Cell 2 - {file}:14 (pytorch)" in result.stdout, result.stdout
     assert f"{file}:14 (pytorch): notebook cell failed" in result.stdout
+
+
+SLEEPY = """\
+# Attente
+
+```{.python .input}
+%%tab pytorch
+import os, pathlib
+pathlib.Path(".kernel.pid").write_text(str(os.getpid()))
+```
+
+```{.python .input}
+%%tab pytorch
+import time
+time.sleep(600)
+```
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, process groups")
+def test_ctrl_c_stops_the_kernels_and_writes_nothing(tmp_path):
+    """Ctrl-C in a terminal signals the build's process group (the kernels have their own)."""
+    chapters, _ = chapter(tmp_path, SLEEPY)
+    out = tmp_path / "out"
+    command = [sys.executable, "build.py", "execute", "--framework", "pytorch"]
+    command += ["--out", str(out), "--chapters", str(chapters), "--shim", str(SHIM)]
+    build_run = subprocess.Popen(
+        command, cwd=build.ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    pid_file = out / "notebooks/pytorch/.kernel.pid"
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # the sleeping cell has started
+        os.killpg(build_run.pid, signal.SIGINT)
+        status = build_run.wait(timeout=30)  # not 600 s
+    finally:
+        if build_run.poll() is None:
+            os.killpg(build_run.pid, signal.SIGKILL)
+    err = build_run.stderr.read()
+    assert status == 130, err
+    assert "execute: interrupted; kernels stopped" in err and "Traceback" not in err
+    kernel = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while running(kernel) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(kernel)
+    assert not (out / "executed").exists()
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+def running(pid: int) -> bool:
+    """Whether the process runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
