@@ -62,6 +62,12 @@ PYTHON ?= $(shell \
     v=$$(pyenv versions --bare 2>/dev/null | grep -E '^$(PYTHON_VERSION)\.[0-9]+$$' | sort -V | tail -1); \
     test -z "$$v" || real "$$(pyenv prefix "$$v")/bin/python$(PYTHON_VERSION)"; })
 BIN := $(VENV)/bin
+# Wheels are downloaded once into D2L_WHEELS, outside the clone, and installed from there
+# (pip takes a --find-links file before the index's equal one): pip's own cache keeps nothing
+# from a registry that marks its answers uncacheable, as this project's machine's does, and
+# each fresh clone would fetch the current stack's ~5 GB again. The platform check
+# (test-platforms) keeps its wheels there too.
+export D2L_WHEELS ?= $(HOME)/.cache/d2l-deep-rnn/wheels
 STAMP := $(VENV)/.installed
 
 # Tests and CI read The Time Machine from here when it exists (no download).
@@ -111,7 +117,10 @@ $(STAMP): $(REQUIREMENTS)
 	@test -x $(BIN)/python || { echo "==> creating $(VENV) with $$($(PYTHON) --version)"; \
 	  $(PYTHON) -m venv $(VENV); }
 	@echo "==> installing the $(STACK) stack into $(VENV) (first time: a few minutes)"
-	$(PIP_ENV) $(BIN)/python -m pip install --progress-bar off -r $(REQ)/dev.txt
+	$(PIP_ENV) $(BIN)/python -m pip download --progress-bar off -q -d $(D2L_WHEELS) \
+	  -r $(REQ)/dev.txt
+	$(PIP_ENV) $(BIN)/python -m pip install --progress-bar off --find-links $(D2L_WHEELS) \
+	  -r $(REQ)/dev.txt
 	$(BIN)/python -m pip install --progress-bar off --no-deps -r requirements/reference.txt
 	$(BIN)/python -m pip install --progress-bar off --no-deps --no-build-isolation -e .
 	@touch $@
@@ -166,7 +175,7 @@ test-notebooks-full: $(STAMP) ## Execute the notebooks with nbval at full length
 # current stack for Linux x86_64, macOS arm64 and Windows with pip's --dry-run (no install).
 .PHONY: test-platforms
 test-platforms: $(STAMP) ## Resolve the current stack's requirement files for every platform
-	$(PYTEST) -m registry $(PYTEST_ARGS) tests
+	$(PYTEST) -m registry -n 3 --dist loadgroup $(PYTEST_ARGS) tests
 
 .PHONY: jupyter
 jupyter: $(STAMP) ## Open the generated notebooks in Jupyter (kernels with the build's settings)

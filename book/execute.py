@@ -65,8 +65,13 @@ KERNEL_DEFAULTS = {
 }
 # Arguments of every kernel: its own log (not the cells' outputs) shows errors only, so that
 # a build does not print "Kernel is running over TCP without encryption" once per notebook
-# (the kernel listens on localhost only).
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+# (the kernel listens on localhost only). Output written by C code straight to the process's
+# stdout/stderr stays in the kernel's own output instead of reaching the cells: TensorFlow
+# 2.21 logs "I0000 ... oneDNN custom operations are on" and "Could not find cuda drivers" at
+# import whatever TF_CPP_MIN_LOG_LEVEL says (its logging is not set up yet). Python's
+# print() and warnings still reach the cells. (Under pytest, as nbval's, ipykernel forwards no
+# C-level output anyway.)
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.capture_fd_output=False"]
 SEED = {
     "pytorch": "import torch\ntorch.manual_seed({seed})",
     "tensorflow": "import tensorflow as tf\ntf.random.set_seed({seed})",

@@ -250,3 +250,30 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+C_LEVEL = """\
+# Journal
+
+```{.python .input}
+%%tab pytorch
+import os, time
+os.write(2, b"I0000 00:00:1.0 port.cc:153] written by C code, as TensorFlow's logs\\n")
+time.sleep(1)  # the kernel forwards such output from a thread, as it comes
+print("cell output")
+```
+"""
+
+
+def test_c_level_output_stays_out_of_the_cells(tmp_path, monkeypatch):
+    """TensorFlow 2.21 writes import-time log lines straight to fd 2, whatever its log level:
+    the build's kernels keep them out of the cells."""
+    # ipykernel forwards no C-level output when it sees this variable (nbval's kernels, under
+    # pytest, never do); a build's kernels do unless told not to.
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    chapters, _ = chapter(tmp_path, C_LEVEL)
+    out = tmp_path / "out"
+    assert main(["execute", "--framework", "pytorch", "--out", str(out)], chapters) == 0
+    executed = json.loads((out / "executed/pytorch/exec.ipynb").read_text())
+    outputs = [o for c in executed["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert outputs == [{"name": "stdout", "output_type": "stream", "text": ["cell output\n"]}]

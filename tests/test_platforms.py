@@ -91,7 +91,7 @@ def fetch(requirements: list[str], platform: str, tmp: Path) -> dict[str, dict]:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
     errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
     assert done.returncode == 0, f"{platform}: {' / '.join(errors) or done.stderr[-2000:]}"
-    saved = re.findall(r"^(?:Saved|File was already downloaded) (\S+\.whl)$", done.stdout, re.M)
+    saved = re.findall(r"^\s*(?:Saved|File was already downloaded) (\S+\.whl)$", done.stdout, re.M)
     return dict(wheel_metadata(Path(path)) for path in saved)
 
 
