@@ -43,8 +43,8 @@ THREAD_VARS = (
 # cores instead of each spinning a pool as large as the machine. TensorFlow's inter-op pool
 # counts too: alone on 2 cores, its GRU takes 1.4 s per epoch with 1 inter-op thread, 0.8 s
 # with 2.
-# TF_CPP_MIN_LOG_LEVEL=3: the `tensorflow` wheel (current stack, Colab) logs cuInit and oneDNN
-# lines at level E even on a machine without GPU; at 2 they land in the cells' outputs.
+# TF_CPP_MIN_LOG_LEVEL=3: at 2, the `tensorflow` wheel (not tensorflow-cpu) still writes E0000
+# lines (cuInit, on a machine without a GPU), which land in whichever cell runs at that moment.
 KERNEL_FORCED = {"D2L_PLOT": "final", "TF_CPP_MIN_LOG_LEVEL": "3"}
 # glibc's malloc with one arena, no mmap and no trimming: freed memory is reused instead of being
 # handed back to the system. MXNet 1.9's oneDNN GRU allocates its training workspace (~140 MB
@@ -65,12 +65,10 @@ KERNEL_DEFAULTS = {
 }
 # Arguments of every kernel: its own log (not the cells' outputs) shows errors only, so that
 # a build does not print "Kernel is running over TCP without encryption" once per notebook
-# (the kernel listens on localhost only). Output written by C code straight to the process's
-# stdout/stderr stays in the kernel's own output instead of reaching the cells: TensorFlow
-# 2.21 logs "I0000 ... oneDNN custom operations are on" and "Could not find cuda drivers" at
-# import whatever TF_CPP_MIN_LOG_LEVEL says (its logging is not set up yet). Python's
-# print() and warnings still reach the cells. (Under pytest, as nbval's, ipykernel forwards no
-# C-level output anyway.)
+# (the kernel listens on localhost only). What C++ libraries write to file descriptor 2 goes
+# to that log too, not into the cells: TensorFlow 2.16+ logs "I0000 ... oneDNN custom
+# operations are on" at import whatever TF_CPP_MIN_LOG_LEVEL says. Python's own output
+# (print, warnings, tracebacks) still lands in the cells.
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.capture_fd_output=False"]
 SEED = {
     "pytorch": "import torch\ntorch.manual_seed({seed})",

@@ -261,8 +261,10 @@ class RNNLMScratch(core.LanguageModelBase, Classifier):
     def token_tensor(self, index, device):
         if device is None:
             device = self.context()
-        elif not isinstance(device, mx.Context):
-            raise ValueError(f"device doit être None ou un contexte MXNet (reçu : {device!r})")
+        elif not isinstance(device, mx.Context) or (
+            device.device_type == "gpu" and device.device_id >= num_gpus()
+        ):
+            raise core.device_error(device, "MXNet", "mx.cpu() ou mx.gpu(0)", num_gpus())
         return np.array([[index]], ctx=device, dtype="int32")  # (1, 1)
 
     def argmax_token(self, Y):

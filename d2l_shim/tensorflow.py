@@ -10,6 +10,8 @@ Keras 3 keeps.
 """
 
 import contextlib
+import functools
+import inspect
 
 import tensorflow as tf
 
@@ -92,13 +94,29 @@ def _as_device(device):
         return cpu()
     if kind == "GPU" and index < num_gpus():
         return gpu(index)
-    raise ValueError(
-        f"device doit être None ou un appareil TensorFlow existant, comme '/CPU:0' ou "
-        f"'/GPU:0' ({num_gpus()} GPU visible(s)) (reçu : {device!r})"
-    )
+    raise _common.device_error(device, "TensorFlow", "'/CPU:0' ou '/GPU:0'", num_gpus())
 
 
 # ---- base classes ------------------------------------------------------------------------
+def _keep_d2l_behaviour(model):
+    """Undo what Keras 3's ``Model.__init__`` does that a d2l model does not expect.
+
+    Keras 3 sets ``model.loss = None``, which would hide the class's ``loss`` method. It also
+    builds a layer before its first call by tracing ``call`` symbolically (with extra
+    arguments our ``forward`` does not take, then a warning in the cell's output): our models
+    create their weights in ``__init__``, their Keras layers build themselves when called, so
+    the model counts as built from the start. Keras 2 does neither: nothing changes there.
+    """
+    vars(model).pop("loss", None)
+    model.built = True
+
+
+@functools.cache
+def _state_names(forward):
+    """The names of ``forward(self, inputs, ...)``'s parameters after the inputs (cached)."""
+    return tuple(inspect.signature(forward).parameters)[2:]
+
+
 class Module(tf.keras.Model, ModuleBase):
     """The base class of models: a ``tf.keras.Model`` with d2l's training hooks.
 
@@ -108,14 +126,19 @@ class Module(tf.keras.Model, ModuleBase):
 
     def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
         super().__init__()
+        _keep_d2l_behaviour(self)
         self.save_hyperparameters()
         self.board = self.make_board()
         self.training = None
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, X, *args, **kwargs):
         if self.training is not None and "training" not in kwargs:
             kwargs["training"] = self.training
-        return super().__call__(*args, **kwargs)
+        names = _state_names(type(self).forward)
+        if len(args) <= len(names):  # Keras 3.0-3.3 refuse a positional None: pass by name
+            kwargs.update(zip(names, args, strict=False))
+            args = ()
+        return super().__call__(X, *args, **kwargs)
 
     def call(self, X, *args, training=None, **kwargs):
         return self.forward(X, *args, **kwargs)
@@ -128,7 +151,7 @@ class Module(tf.keras.Model, ModuleBase):
         return self.net(X)
 
     def configure_optimizers(self):
-        return tf.keras.optimizers.SGD(self.lr)
+        return tf.keras.optimizers.SGD(float(self.lr))  # Keras 3: a float, never lr=2
 
 
 class Classifier(Module):
@@ -303,6 +326,7 @@ class GRU(Module):
         X = tf.transpose(inputs, (1, 0, 2))  # (batch_size, num_steps, d)
         # outputs : H_t^(L) pour chaque pas t ; Hs : H_T^(l) pour chaque l
         outputs, *Hs = self.rnn(X, initial_state=Hs)
+        Hs = tf.nest.flatten(Hs)  # Keras 3 renvoie [[H^(1)], [H^(2)], ...]
         outputs = tf.transpose(outputs, (1, 0, 2))  # (num_steps, n, h)
         return outputs, Hs
 
@@ -380,7 +404,8 @@ class Trainer(TrainerBase):
         model, optim = self.model, self.optim
         with tf.device(self.device):  # the optimizer's variables, outside the trace
             optim.build(model.trainable_variables)
-        key = (type(optim), str(optim.get_config()), self.gradient_clip_val, self.device)
+        config = {k: v for k, v in optim.get_config().items() if k != "name"}  # sgd, sgd_1...
+        key = (type(optim), str(config), self.gradient_clip_val, self.device)
         cached = getattr(model, "_d2l_steps", None)
         if cached is not None and cached[0] == key:
             self.optim = cached[1]

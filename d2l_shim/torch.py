@@ -81,15 +81,21 @@ def set_seed(seed):
 
 
 def _as_device(device):
-    """``None`` or a PyTorch device (or its name) -> torch.device or None; else ValueError."""
-    if device is None or isinstance(device, torch.device):
+    """``None`` or an existing PyTorch device (or its name) -> torch.device or None.
+
+    Else a ValueError naming it (PyTorch itself raises an AssertionError for 'cuda:0' when
+    it was built without CUDA, and a RuntimeError when it sees no such GPU).
+    """
+    if device is None or (isinstance(device, torch.device) and device.type == "cpu"):
         return device
     try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device doit être None ou un appareil PyTorch (reçu : {device!r})"
-        ) from None
+        checked = torch.device(device)
+        if checked.type == "cuda" and (checked.index or 0) >= num_gpus():
+            raise RuntimeError("no such GPU")
+        torch.empty(0, device=checked)  # other kinds (mps, xpu...): can this build use it?
+    except (AssertionError, RuntimeError, TypeError):
+        raise _common.device_error(device, "PyTorch", "'cpu' ou 'cuda:0'", num_gpus()) from None
+    return checked
 
 
 # ---- base classes ------------------------------------------------------------------------

@@ -79,3 +79,21 @@ def random_gru_layers(rng, num_inputs: int, num_hiddens: int, num_layers: int) -
 def output_layer(H: np.ndarray, W_hq: np.ndarray, b_q: np.ndarray) -> np.ndarray:
     """(num_steps, batch_size, num_hiddens) -> (batch_size, num_steps, vocab_size)."""
     return np.swapaxes(H @ W_hq + b_q, 0, 1)
+
+
+def random_language_model(rng, kind: str, vocab_size: int, num_hiddens: int) -> dict:
+    """Weights of the section's language model: kind "scratch" (2 RNN layers) or "gru"."""
+    random_layers = random_rnn_layers if kind == "scratch" else random_gru_layers
+    return {
+        "kind": kind,
+        "layers": random_layers(rng, vocab_size, num_hiddens, 2),
+        "W_hq": rng.normal(0, 0.3, (num_hiddens, vocab_size)).astype(np.float32),
+        "b_q": rng.normal(0, 0.3, (vocab_size,)).astype(np.float32),
+    }
+
+
+def language_model(X: np.ndarray, w: dict) -> np.ndarray:
+    """Token windows X (batch_size, num_steps) -> logits (batch_size, num_steps, vocab_size)."""
+    one_hot = np.eye(len(w["b_q"]), dtype=np.float32)[X.T]  # (num_steps, batch_size, vocab)
+    layer = rnn_layer if w["kind"] == "scratch" else gru_layer
+    return output_layer(stacked(layer, one_hot, w["layers"])[0], w["W_hq"], w["b_q"])

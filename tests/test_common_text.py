@@ -1,11 +1,12 @@
 """Text pipeline of the core: cleaning, vocabulary, windows, TimeMachine (no framework)."""
 
 import string
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from d2l_shim._common import TimeMachine, Vocab, build_corpus, make_windows
+from d2l_shim._common import TimeMachine, Vocab, build_corpus, make_windows, text
 from d2l_shim._common.text import BatchLoader, preprocess, tokenize
 
 NUM_STEPS = 32
@@ -175,6 +176,64 @@ def test_time_machine_bad_input_names_the_parameter(kwargs, name):
     args = {"batch_size": 2, "num_steps": 4, **kwargs}
     with pytest.raises(ValueError, match=name):
         TimeMachine(**args)
+
+
+class SmallBook(TimeMachine):
+    """A 4,000-token corpus: windows of 1,000 tokens cost 32 MB if copied (2 x 8 bytes each)."""
+
+    def _download(self):
+        return "abc " * 1000
+
+
+@pytest.fixture
+def no_windows(monkeypatch):
+    """Fail as soon as any window is built: the size checks must come first."""
+
+    def refuse(corpus, num_steps):
+        raise AssertionError(f"windows of num_steps={num_steps} built before the size check")
+
+    monkeypatch.setattr(text, "make_windows", refuse)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [  # 4,000 tokens give 4,000 - num_steps windows; num_train + num_val of them are used
+        ({"num_steps": 3000, "num_train": 500, "num_val": 600}, "au plus num_steps=2900"),
+        ({"num_steps": 4000, "num_train": 500, "num_val": 600}, "au plus num_steps=2900"),
+        ({"num_steps": 10, "num_train": 3500, "num_val": 600}, r"num_train \+ num_val = 4100"),
+    ],
+)
+def test_window_sizes_are_checked_before_any_window_is_built(no_windows, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SmallBook(batch_size=8, **kwargs)
+
+
+def test_num_steps_too_long_for_the_time_machine_names_the_limit(no_windows, data):
+    num_tokens = len(data.X) + NUM_STEPS
+    limit = num_tokens - 10000 - 5000  # default num_train, num_val
+    with pytest.raises(ValueError) as info:
+        TimeMachine(batch_size=8, num_steps=170_000)  # took 35 s and 9 GB to fail
+    message = str(info.value)
+    assert "num_steps=170000" in message and f"au plus num_steps={limit}" in message
+    assert str(num_tokens) in message  # the corpus size the limit comes from
+
+
+def test_long_windows_are_views_and_batches_are_copied_one_by_one():
+    tracemalloc.start()
+    try:
+        data = SmallBook(batch_size=8, num_steps=1000, num_train=2000, num_val=1000)
+        train, val = data.train_dataloader(), data.val_dataloader()
+        X, Y = next(iter(train))
+        Xv, Yv = next(iter(val))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000  # all 3,000 windows as copies: 48 MB
+    assert X.shape == Y.shape == Xv.shape == (8, 1000)
+    assert X.flags.writeable and Xv.flags.writeable and Xv.flags.c_contiguous  # own copies
+    np.testing.assert_array_equal(Xv, data.X[2000:2008])
+    np.testing.assert_array_equal(Yv[:, :-1], Xv[:, 1:])
+    assert not data.X.flags.writeable  # a view of the corpus: writing into it would alias
 
 
 def test_batch_loader_rejects_bad_batch_size():

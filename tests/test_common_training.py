@@ -151,6 +151,52 @@ def test_infinite_loss_stops_training():
         InfTrainer(max_epochs=2).fit(FakeModel(), FakeData())
 
 
+class CharLM(LanguageModelBase, FakeModel):
+    """A language model over ``vocab_size`` tokens whose loss stays at ``loss``."""
+
+    def __init__(self, loss, vocab_size=28, lr=0.5, plot_train_per_epoch=2, plot_valid_per_epoch=1):
+        self.save_hyperparameters()
+        self.board = self.make_board()
+        self.updates, self.nan_at = 0, None
+
+
+class ConstantTrainer(FakeTrainer):
+    def train_step(self, batch):
+        self.model.updates += 1
+        return np.array(self.model.loss, dtype=np.float32)
+
+    def val_step(self, batch):
+        return np.array(self.model.loss, dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [math.log(60), 70.0, 196.0],  # 60 > 2 x 28; MXNet's clamped loss (ppl 2.5e30); ppl 3e85
+)
+def test_perplexity_far_above_the_vocabulary_size_stops_training(loss):
+    ConstantTrainer(max_epochs=1).fit(CharLM(loss), FakeData())  # the first epoch: allowed
+    model = CharLM(loss)
+    with pytest.raises(FloatingPointError) as info:
+        ConstantTrainer(max_epochs=5, gradient_clip_val=0).fit(model, FakeData())
+    message = str(info.value)
+    assert f"train_ppl vaut {math.exp(loss):.4g}" in message and "56" in message
+    assert "époque 2" in message and "lr=0.5" in message and "gradient_clip_val=0" in message
+    assert model.updates == 15  # stopped at the first point of the second epoch
+
+
+def test_perplexity_near_the_vocabulary_size_is_not_divergence():
+    """A run with a tiny lr stays just above V for a while (GRU, lr=1e-4: 28.35)."""
+    trainer = ConstantTrainer(max_epochs=3)
+    trainer.fit(CharLM(math.log(50)), FakeData())
+    assert len(trainer.history["val_ppl"]) == 3
+
+
+def test_divergence_limit_of_a_model_without_vocabulary():
+    trainer = FakeTrainer(max_epochs=3)
+    trainer.fit(FakeLM(), FakeData())  # no vocab_size: no limit
+    assert FakeModel().divergence_limit()[0] == math.inf
+
+
 def test_max_epochs_env_caps_fit(monkeypatch):
     monkeypatch.setenv(MAX_EPOCHS_ENV, "2")
     model, trainer = FakeModel(), FakeTrainer(max_epochs=100)

@@ -14,7 +14,7 @@ from .hyperparams import (
 )
 from .plot import PLOT_ENV, ProgressBoard, figure_svg, plot_mode
 from .text import BatchLoader, DataModule, TimeMachine, Vocab, build_corpus, make_windows
-from .training import LanguageModelBase, ModuleBase, TrainerBase
+from .training import LanguageModelBase, ModuleBase, TrainerBase, device_error
 
 __all__ = [
     "DATA_ENV",
@@ -35,6 +35,7 @@ __all__ = [
     "add_to_class",
     "build_corpus",
     "cache_dir",
+    "device_error",
     "capped_epochs",
     "check_len",
     "check_positive",

@@ -10,6 +10,7 @@ A framework's ``Trainer`` subclasses ``TrainerBase`` and implements:
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -48,6 +49,10 @@ class ModuleBase(HyperParameters):
     def metric(loss: np.ndarray) -> np.ndarray:
         return loss
 
+    def divergence_limit(self) -> tuple[float, str]:
+        """The plotted value above which, after the first epoch, training has diverged; why."""
+        return math.inf, ""
+
     def make_board(self) -> ProgressBoard:
         return ProgressBoard(xlabel="epoch")
 
@@ -71,6 +76,14 @@ class ModuleBase(HyperParameters):
         self.board.draw(x, float(np.asarray(value)), label, every_n=int(n))
 
 
+def device_error(device: Any, framework: str, examples: str, num_gpus: int) -> ValueError:
+    """The error of every framework for a device it does not have (``predict(device=...)``)."""
+    return ValueError(
+        f"device doit être None ou un appareil {framework} existant, comme {examples} "
+        f"({num_gpus} GPU visible(s)) (reçu : {device!r})"
+    )
+
+
 class LanguageModelBase:
     """Framework-free part of the language models: perplexity and greedy generation.
 
@@ -80,6 +93,19 @@ class LanguageModelBase:
 
     metric_name = "ppl"
     metric = staticmethod(np.exp)
+
+    def divergence_limit(self) -> tuple[float, str]:
+        """Twice the vocabulary size V.
+
+        A uniform guess over V tokens has perplexity V, and an untrained model with small
+        weights starts close to it; even the letter frequencies alone do better. A model
+        still above 2V after an epoch predicts worse than chance by a wide margin: its
+        updates are making it worse (a slow but sane run with a tiny ``lr`` stays near V).
+        """
+        V = getattr(self, "vocab_size", None)
+        if not V:
+            return math.inf, ""
+        return 2 * V, f"le double des {V} jetons du vocabulaire, un tirage uniforme donnant {V}"
 
     def predict(self, prefix: str, num_preds: int, vocab: Any, device: Any = None) -> str:
         """Continue ``prefix`` by ``num_preds`` characters, greedily.
@@ -125,9 +151,14 @@ class _Recorder:
         values = np.asarray(trainer.to_numpy(self.losses), dtype=np.float64)
         with np.errstate(over="ignore"):
             metric = np.asarray(trainer.model.metric(values))  # exp(1e30) = inf: diverged too
-        if not (np.all(np.isfinite(values)) and np.all(np.isfinite(metric))):
-            trainer.diverged(values)
+        if not np.all(np.isfinite(values)):
+            trainer.diverged(f"la perte est devenue {values[~np.isfinite(values)][0]:.4g}")
+        if not np.all(np.isfinite(metric)):
+            trainer.diverged(f"la perte est devenue {np.max(values):.4g}")
         x, y = float(np.mean(self.xs)), float(np.mean(metric))
+        limit, why = trainer.model.divergence_limit()
+        if trainer.epoch >= 1 and y > limit:  # the first epoch starts from an untrained model
+            trainer.diverged(f"{self.label} vaut {y:.4g}, au-delà de {limit:g} ({why})")
         trainer.history[self.label].append((x, y))
         trainer.model.board.draw(x, y, self.label)
         self.xs, self.losses = [], []
@@ -214,14 +245,13 @@ class TrainerBase(HyperParameters):
             self.val_batch_idx += 1
         val.flush()
 
-    def diverged(self, values: np.ndarray) -> None:
+    def diverged(self, what: str) -> None:
+        """Stop training, with the hint: the one place every framework's divergence ends."""
         lr = getattr(self.model, "lr", None)
-        bad = values[~np.isfinite(values)]
-        value = bad[0] if bad.size else np.max(values)  # NaN/inf, or too large for the metric
         raise FloatingPointError(
-            f"la perte est devenue {value:.4g} à l'époque "
-            f"{self.epoch + 1} : essayez un taux d'apprentissage plus faible (lr={lr}) ou "
-            f"l'écrêtage du gradient (gradient_clip_val={self.gradient_clip_val})"
+            f"l'entraînement diverge à l'époque {self.epoch + 1} : {what} ; essayez un taux "
+            f"d'apprentissage plus faible (lr={lr}) ou l'écrêtage du gradient "
+            f"(gradient_clip_val={self.gradient_clip_val})"
         )
 
     def summary(self) -> str:

@@ -1,0 +1,88 @@
+"""What only the TensorFlow shim does: compiled steps reused across fits, Keras' ``training``
+flag, and the Keras 3 differences it absorbs (each test here fails when its fix is undone)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.tensorflow
+tf = pytest.importorskip("tensorflow")
+
+from d2l_shim import tensorflow as d2l  # noqa: E402
+
+V, H = 28, 32
+
+
+def gru_lm(lr=2):
+    return d2l.RNNLM(d2l.GRU(H, 2), V, lr=lr)
+
+
+def fit(model, data, epochs, **trainer_args):
+    trainer = d2l.Trainer(max_epochs=epochs, **trainer_args)
+    trainer.fit(model, data)
+    return trainer
+
+
+def test_steps_trace_once_per_batch_shape_and_are_reused_by_the_next_fit():
+    """The deterministic proxy for "memory stays flat": no retracing across epochs or fits."""
+    data = d2l.TimeMachine(batch_size=64, num_steps=8, num_train=200, num_val=100)  # 2 shapes
+    d2l.set_seed(0)
+    model = gru_lm()
+    trainer = fit(model, data, epochs=4, gradient_clip_val=1)
+    train_fn = trainer.train_fn
+    assert train_fn.experimental_get_tracing_count() == 2
+    assert trainer.val_fn.experimental_get_tracing_count() == 2
+    assert model.training is None  # restored after tracing
+    # the next fit of the same model (another trainer and optimizer, same settings; Keras 3
+    # names the new optimizer sgd_1): no new trace, the optimizer restarts from zero
+    again = fit(model, data, epochs=2, gradient_clip_val=1)
+    assert again.train_fn is train_fn and train_fn.experimental_get_tracing_count() == 2
+    assert int(again.optim.iterations.numpy()) == 2 * 4  # 4 batches per epoch, from zero
+    other = fit(model, data, epochs=1, gradient_clip_val=0.5)  # other settings: compiled anew
+    assert other.train_fn is not train_fn
+    assert other.train_fn.experimental_get_tracing_count() == 2
+
+
+def test_dropout_only_in_training():
+    d2l.set_seed(0)
+    gru = d2l.GRU(H, 2, dropout=0.5)
+    X = tf.ones((5, 4, V))
+    infer = gru(X)[0]
+    np.testing.assert_array_equal(infer, gru(X)[0])
+    assert not np.allclose(gru(X, training=True)[0], infer)
+    gru.training = True  # what the trainer sets while tracing its training step
+    assert not np.allclose(gru(X)[0], infer)
+
+
+# ---- Keras 3 (the shared model tests catch the others: integer lr, Classifier.loss, the
+# GRU's states as one-element lists) ----------------------------------------------------------
+def test_models_build_and_train_without_keras_warnings():
+    """Keras 3 traces ``call`` to build a model it thinks unbuilt, and warns into the cell."""
+    data = d2l.TimeMachine(batch_size=64, num_steps=8, num_train=64, num_val=64)
+    models = [
+        d2l.RNNLMScratch(d2l.StackedRNNScratch(V, H, 2), V, lr=2),
+        d2l.RNNLM(d2l.GRU(H, 2), V, lr=2),
+        d2l.RNNLM(d2l.RNN(H), V, lr=2),
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for model in models:
+            model(tf.zeros((1, 8), tf.int32))
+            fit(model, data, epochs=1, gradient_clip_val=1)
+    assert not [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+def test_only_tensors_reach_keras_positionally(monkeypatch):
+    """Keras 3.0-3.3 refuse ``layer(outputs, None)``: the shim passes states by name."""
+    keras_call, positional = tf.keras.Model.__call__, []
+
+    def spy(self, *args, **kwargs):
+        positional.extend(args[1:])
+        return keras_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf.keras.Model, "__call__", spy)
+    model = d2l.RNNLMScratch(d2l.StackedRNNScratch(V, H, 2), V)
+    model(tf.zeros((2, 8), tf.int32), None)  # and, inside, each layer(outputs, None)
+    d2l.GRU(H, 2)(tf.zeros((8, 2, V)), None)
+    assert positional == []
