@@ -182,9 +182,10 @@ jupyter: $(STAMP) ## Open the generated notebooks in Jupyter (kernels with the b
 	$(BUILD) notebooks --framework $(FRAMEWORKS) --out $(OUT)
 	$(BIN)/python -m book.execute $(BIN)/jupyter notebook --notebook-dir=$(OUT)/notebooks
 
-# Both stacks side by side when both venvs exist (STACK=... : that one only); d2l 1.0.3 runs
-# where it can (its TensorFlow code needs Keras 2: pinned stack only).
-BOTH_STACKS := pinned=.venv/bin/python,current=.venv-current/bin/python
+# Both stacks side by side when .venv-current/ exists too (STACK=... : that one only); d2l 1.0.3
+# runs where it can (its TensorFlow code needs Keras 2: pinned stack only).
+BOTH_STACKS := pinned=.venv/bin/python$(if $(wildcard .venv-current/bin/python),$\
+  $(comma)current=.venv-current/bin/python)
 BENCH_STACKS := $(if $(filter file,$(origin STACK)),$(BOTH_STACKS),$(STACK)=$(BIN)/python)
 
 .PHONY: bench
