@@ -62,8 +62,8 @@ PYTHON ?= $(shell \
     v=$$(pyenv versions --bare 2>/dev/null | grep -E '^$(PYTHON_VERSION)\.[0-9]+$$' | sort -V | tail -1); \
     test -z "$$v" || real "$$(pyenv prefix "$$v")/bin/python$(PYTHON_VERSION)"; })
 BIN := $(VENV)/bin
-# Wheels are downloaded once into D2L_WHEELS, outside the clone, and installed from there
-# (pip takes a --find-links file before the index's equal one): pip's own cache keeps nothing
+# Wheels are downloaded once into D2L_WHEELS, outside the clone (pip download skips the files
+# already there), and installed from there alone (--no-index): pip's own cache keeps nothing
 # from a registry that marks its answers uncacheable, as this project's machine's does, and
 # each fresh clone would fetch the current stack's ~5 GB again. The platform check
 # (test-platforms) keeps its wheels there too.
@@ -119,8 +119,8 @@ $(STAMP): $(REQUIREMENTS)
 	@echo "==> installing the $(STACK) stack into $(VENV) (first time: a few minutes)"
 	$(PIP_ENV) $(BIN)/python -m pip download --progress-bar off -q -d $(D2L_WHEELS) \
 	  -r $(REQ)/dev.txt
-	$(PIP_ENV) $(BIN)/python -m pip install --progress-bar off --find-links $(D2L_WHEELS) \
-	  -r $(REQ)/dev.txt
+	$(PIP_ENV) $(BIN)/python -m pip install --progress-bar off --no-index --find-links \
+	  $(D2L_WHEELS) -r $(REQ)/dev.txt
 	$(BIN)/python -m pip install --progress-bar off --no-deps -r requirements/reference.txt
 	$(BIN)/python -m pip install --progress-bar off --no-deps --no-build-isolation -e .
 	@touch $@
