@@ -88,11 +88,13 @@ SECTION ?=
 UNIT_TESTS ?= tests
 PYTEST := $(BIN)/python -m pytest
 BUILD := $(BIN)/python build.py
+
 .PHONY: help
 help: ## List the targets and what they do
 	@echo "Usage: make TARGET [STACK=pinned|current] [FRAMEWORK=pytorch|tensorflow|mxnet]"
 	@echo "                   [SECTION=chapters/x.md]"
-	@echo "       make book [MAX_EPOCHS=N] [JOBS=N]   (JOBS: notebooks executed at once)"
+	@echo "       make book [MAX_EPOCHS=N] [JOBS=N] [SITE_URL=URL]   (JOBS: notebooks executed at once;"
+	@echo "                 SITE_URL: where the site is served, the notebooks install the shim from it)"
 	@echo "       make test   both stacks; make test STACK=current: Python 3.12 only"
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -129,7 +131,8 @@ $(STAMP): $(REQUIREMENTS)
 .PHONY: book
 book: $(STAMP) ## Build, execute and render the whole book (MAX_EPOCHS=1 for a quick look)
 	$(BUILD) all --framework $(FRAMEWORKS) --out $(OUT) $(strip $(if $(MAX_EPOCHS), \
-	  --max-epochs $(MAX_EPOCHS)) $(if $(JOBS),--jobs $(JOBS)) $(SECTION))
+	  --max-epochs $(MAX_EPOCHS)) $(if $(JOBS),--jobs $(JOBS)) $(if $(SITE_URL),--site-url \
+	  $(SITE_URL)) $(SECTION))
 
 .PHONY: notebooks
 notebooks: $(STAMP) ## Generate the notebooks only (no execution; under a second)

@@ -5,7 +5,7 @@
     python build.py list       [SECTIONS] [--framework F]   notebook paths (generated if stale)
     python build.py execute    [SECTIONS] [--framework F]   _build/executed/<framework>/ (cached)
     python build.py outputs    [SECTIONS] [--framework F]   chapters/outputs/<stem>.<framework>.json
-    python build.py all        [SECTIONS] [--framework F]   execute, then pages (book/pages.py)
+    python build.py all        [SECTIONS] [--framework F]   execute, then pages (book/pages/)
 
 SECTIONS are chapter files (default: every chapters/*.md; a draft elsewhere works too).
 F is all (default) or frameworks separated by commas (pytorch,tensorflow: the current stack).
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from book import FRAMEWORKS, BuildError, Problem, chapter_files, roles
 from book.check import check_section
@@ -57,6 +58,8 @@ class Book:
     index: roles.Index
     frameworks: tuple[str, ...]
     out: Path
+    chapters: Path = ROOT / "chapters"
+    site_url: str | None = None  # where the site is served (the notebooks install the shim)
 
 
 def chapter_path(file: Path | str) -> Path:
@@ -94,6 +97,14 @@ def framework_list(text: str) -> tuple[str, ...]:
             f"{', '.join(FRAMEWORKS)} (comma-separated) or all"
         )
     return names
+
+
+def site_url(text: str) -> str:
+    """argparse type: an http(s) URL, without its trailing slash."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    return text.rstrip("/")
 
 
 def timeout_seconds(text: str) -> int | None:
@@ -160,7 +171,8 @@ def prepare(args: argparse.Namespace) -> tuple[Book | None, list[Problem]]:
     problems = sorted(set(problems))
     if any(not p.warning for p in problems):
         return None, problems
-    return Book(sections, idx, frameworks, Path(args.out)), problems
+    book = Book(sections, idx, frameworks, Path(args.out), chapters.resolve(), args.site_url)
+    return book, problems
 
 
 def notebook_path(book: Book, section: Section, framework: str, kind: str = "notebooks") -> Path:
@@ -187,7 +199,7 @@ def write_notebooks(book: Book) -> list[Path]:
                 remove_stale(book, section, fw)
                 continue
             refs = load_references(references_file(section, fw))
-            nb, images = build(section, fw, book.index, refs)
+            nb, images = build(section, fw, book.index, refs, book.site_url)
             path = notebook_path(book, section, fw)
             written += write_atomic(path, dumps(nb))
             for src, dest in images:
@@ -311,7 +323,7 @@ def outputs(book: Book, args: argparse.Namespace) -> int:
         for fw in book.frameworks:
             if fw not in frameworks_of(section):
                 continue
-            nb, _ = build(section, fw, book.index)
+            nb, _ = build(section, fw, book.index, site_url=book.site_url)
             if not any(c["metadata"]["d2l"].get("key") for c in nb["cells"]):
                 continue
             path = notebook_path(book, section, fw)
@@ -334,10 +346,17 @@ def outputs(book: Book, args: argparse.Namespace) -> int:
 
 def pages(book: Book) -> int:
     if importlib.util.find_spec("book.pages") is None:
-        say("pages: not built (book/pages.py missing)")
+        say("pages: not built (book/pages/ missing)")
         return 0
     module = importlib.import_module("book.pages")
-    written = module.render(book.out / "executed", book.out / "site")
+    stems = [section.stem for section in book.sections]
+    try:
+        written = module.render(
+            book.out / "executed", book.out / "site", stems, book.frameworks, book.chapters
+        )
+    except module.PagesError as err:
+        say(f"pages: error: {err}")
+        return 1
     say(f"pages: {len(written)} files in {book.out}/site")
     say(
         f"book ready:\n  notebooks  {book.out}/notebooks/<framework>/\n"
@@ -381,6 +400,13 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="seconds between 'still running' lines for long cells (default 30)",
+    )
+    p.add_argument(
+        "--site-url",
+        type=site_url,
+        default=None,
+        help="URL the site will be served from: a notebook opened elsewhere installs the "
+        "shim's wheel from SITE_URL/downloads/ (default: only from beside the notebook)",
     )
     p.add_argument("--chapters", default=str(ROOT / "chapters"), help=argparse.SUPPRESS)
     p.add_argument("--shim", default=str(ROOT / "d2l_shim"), help=argparse.SUPPRESS)

@@ -7,6 +7,7 @@ plus thin file wrappers:
     branches.py   resolve `if tab.selected(...)` with `ast`, keep the selected branch
     roles.py      d2l roles (:label:, :numref:, :eqref:, images) -> plain Jupyter Markdown
     notebook.py   build one notebook per framework (ids, metadata, reference outputs), write it
+    pages/        executed notebooks -> the reader site (pages, downloads, the shim's wheel)
     savecheck.py  `#@save` code must equal the shim's code (the shim: build.py --shim)
     execute.py    run notebooks with nbclient (progress, cache, errors located in the chapter)
     nbval_report.py  pytest plugin: a failing nbval cell names its chapter line
@@ -60,8 +61,16 @@ def unknown_framework(name: str) -> str:
     return f"unknown framework '{name}' ({', '.join(FRAMEWORKS)} or all{hint})"
 
 
-# Placeholder: the project's public repository is not known yet (Colab installs the shim from it).
-PROJECT_GIT_URL = "https://github.com/d2l-fr/deep-rnn"
+# The site's folder of downloads: the shim's wheel and one archive of notebooks per framework.
+DOWNLOADS = "downloads"
+PROJECT_ROOT = CONFIG.parent
+
+
+def shim_wheel_name(root: Path = PROJECT_ROOT) -> str:
+    """File name of the shim's wheel (`d2l_shim-VERSION-py3-none-any.whl`), from pyproject.toml."""
+    with (root / "pyproject.toml").open("rb") as handle:
+        project = tomllib.load(handle)["project"]
+    return f"{project['name'].replace('-', '_')}-{project['version']}-py3-none-any.whl"
 
 
 @dataclass(frozen=True, order=True)

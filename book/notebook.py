@@ -7,8 +7,10 @@
     sweep_temp(folder)                        temp files left by a killed build: removed
 
 Every cell has metadata `d2l: {source, line}` (the chapter line, for error reports); a cell
-marked output="check" also has `d2l.key` (hash of its code), the key of its reference outputs
-in `<chapter dir>/outputs/<stem>.<framework>.json`, which are put into the cell for nbval.
+from the chapter also has `block` and `frameworks` (see `build`, the pages group cells by
+them), the generated ones `generated` (header, setup); a cell marked output="check" also
+has `d2l.key` (hash of its code), the key of its reference outputs in
+`<chapter dir>/outputs/<stem>.<framework>.json`, which are put into the cell for nbval.
 Cell ids are hashes of the content (plus a counter for duplicates).
 
 Notebooks are plain dicts in nbformat 4.5 (importing nbformat costs over a second here because
@@ -29,9 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from book import DISPLAY_NAME, PROJECT_GIT_URL, SHIM_MODULE
+from book import DISPLAY_NAME, DOWNLOADS, shim_wheel_name
 from book.branches import select
-from book.roles import Index, convert
+from book.roles import Index, convert, split_targets, target_meta
 from book.source import Code, Line, Prose, Section
 
 TAGS = {"check": ["nbval-check-output"], "ignore": ["nbval-ignore-output"]}
@@ -42,20 +44,46 @@ seraient perdues. Modifiez le chapitre, puis lancez `python build.py notebooks`.
 
 *Generated from `{source}` ({name}): edit the chapter, not this notebook.*"""
 
+# The set-up cell: where the book's environment is absent (Colab, any other Jupyter), it
+# installs the shim's wheel, from beside the notebook (a downloaded archive) or from the site.
 SETUP = """\
-# Mise en place. Dans Jupyter : utilisez l'environnement du livre (`make venv`).
-# Sur Colab seulement, cette cellule installe la bibliothèque du livre.
-# Les figures matplotlib s'affichent dans le notebook (sinon, avec IPython 9 et
-# matplotlib 3.7, plt.show() n'affiche que leur description).
+# Mise en place. Les figures matplotlib s'affichent dans le notebook (sinon,
+# avec IPython 9 et matplotlib 3.7, plt.show() n'affiche que leur description).
 %matplotlib inline
+import importlib.util
+import pathlib
+import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    import subprocess
+if importlib.util.find_spec("d2l_shim") is None:
+    # Bibliothèque du livre absente (Colab, autre Jupyter) : on installe
+    # sa roue, posée à côté du notebook (archive téléchargée) ou prise sur
+    # le site du livre.
+    wheel = pathlib.Path("{wheel}")
+    site = {site}
+    if wheel.is_file():
+        source = str(wheel)
+    elif site:
+        source = f"{site}/{downloads}/{wheel.name}"
+    else:
+        raise RuntimeError(
+            f"d2l_shim est introuvable : placez {wheel} à côté de ce "
+            "notebook (archive du framework sur le site du livre) "
+            "ou installez-le avec pip."
+        )
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
+    subprocess.run([*pip, source], check=True)
+    importlib.invalidate_caches()"""
 
-    SHIM = "{spec}"
-    command = [sys.executable, "-m", "pip", "install", "-q", SHIM]
-    subprocess.run(command, check=True)"""
+
+def setup_code(site_url: str | None) -> str:
+    """The set-up cell; `site_url` is where the built site is served (None: no download)."""
+    site = repr(site_url.rstrip("/")) if site_url else "None"
+    return (
+        SETUP.replace("{wheel}", shim_wheel_name(), 1)
+        .replace("{site}", site, 1)
+        .replace("{downloads}", DOWNLOADS)
+    )
 
 
 def cell_key(code: str, seen: dict[str, int] | None = None) -> str:
@@ -112,61 +140,103 @@ def _meta(section: Section, line: int, **extra: Any) -> dict[str, Any]:
     return {"d2l": {"source": section.path, "line": line, **extra}}
 
 
+def _origin(section: Section, block: int, line: int, frameworks: tuple[str, ...]) -> dict:
+    return _meta(section, line, block=block, frameworks=list(frameworks))
+
+
+def _prose_cells(
+    section: Section, block: int, prose: Prose, idx: Index
+) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """One prose block -> Markdown cells: a figure, table or equation gets a cell of its own."""
+    cells, images = [], []
+    for chunk in split_targets(prose.lines, idx):
+        lines = _squeeze_blank(chunk)
+        text, found = convert(lines, section, idx)
+        start = next((ln.number for ln in chunk if ln.text.strip()), None)
+        if not text.strip() or start is None:
+            continue
+        images.extend(found)
+        meta = _origin(section, block, start, prose.frameworks)
+        target = target_meta(chunk, section, idx)
+        if target:
+            meta["d2l"]["target"] = target
+        if found:
+            meta["d2l"]["images"] = sorted({dest for _, dest in found})
+        title = _title(chunk)
+        if title:
+            meta["d2l"]["title"] = title
+        cells.append(markdown_cell(text.strip("\n"), metadata=meta))
+    return cells, images
+
+
+def _title(lines: list[Line]) -> str | None:
+    """The text (Markdown) of the first `# ` heading among these lines."""
+    for ln in lines:
+        if not ln.verbatim and ln.text.startswith("# "):
+            return ln.text[2:].strip().rstrip("#").strip()
+    return None
+
+
+def _squeeze_blank(lines: list[Line]) -> list[Line]:
+    """Runs of blank prose lines -> one (verbatim lines are kept as they are)."""
+    return [
+        ln
+        for k, ln in enumerate(lines)
+        if ln.verbatim or ln.text.strip() or k == 0 or lines[k - 1].text.strip()
+    ]
+
+
 def build(
     section: Section,
     framework: str,
     idx: Index,
     references: dict[str, list[dict[str, Any]]] | None = None,
+    site_url: str | None = None,
 ) -> tuple[Notebook, list[tuple[Path, str]]]:
-    """The notebook of `section` for `framework` (branches resolved, roles converted)."""
+    """The notebook of `section` for `framework` (branches resolved, roles converted).
+
+    Each chapter block gives its own cells (a prose block: one Markdown cell, plus one per
+    figure, table or equation in it), so a cell never mixes blocks of different frameworks.
+    `metadata.d2l` says where a cell comes from: source, line, block (its index in the
+    chapter), frameworks (of the block), and `target` for a numbered figure/table/equation;
+    `images` (beside the notebook) and `title` (a `# ` heading) where the cell has them. All
+    of it lives on the cells: the notebook's own metadata is part of the execution cache key,
+    which a prose edit must not change.
+    """
     name = DISPLAY_NAME[framework]
-    spec = f"d2l-shim[{SHIM_MODULE[framework]}] @ git+{PROJECT_GIT_URL}"
     cells = [
-        markdown_cell(HEADER.format(source=section.path, name=name), metadata=_meta(section, 1)),
-        code_cell(SETUP.replace("{spec}", spec), metadata=_meta(section, 1)),
+        markdown_cell(
+            HEADER.format(source=section.path, name=name),
+            metadata=_meta(section, 1, generated="header"),
+        ),
+        code_cell(setup_code(site_url), metadata=_meta(section, 1, generated="setup")),
     ]
     images: list[tuple[Path, str]] = []
-    pending: list[Line] = []
-
-    def flush() -> None:
-        lines = [
-            ln
-            for k, ln in enumerate(pending)
-            if ln.verbatim or ln.text.strip() or k == 0 or pending[k - 1].text.strip()
-        ]
-        text, found = convert(lines, section, idx)
-        images.extend(found)
-        start = next((ln.number for ln in pending if ln.text.strip()), None)
-        pending.clear()
-        if text.strip() and start is not None:
-            cells.append(markdown_cell(text.strip("\n"), metadata=_meta(section, start)))
-
     seen_keys: dict[str, int] = {}
-    for block in section.blocks:
+    for k, block in enumerate(section.blocks):
         if framework not in block.frameworks:
             continue
         if isinstance(block, Prose):
-            if pending and block.lines:
-                pending.append(Line(block.lines[0].number, ""))
-            pending.extend(block.lines)
+            prose, found = _prose_cells(section, k, block, idx)
+            cells.extend(prose)
+            images.extend(found)
             continue
         assert isinstance(block, Code)
-        flush()
         code = select(block.code, framework)
         if not code.strip():
             continue
-        extra: dict[str, Any] = {}
+        meta = _origin(section, k, block.code_line, block.frameworks)
         if block.output == "check":
-            extra["key"] = cell_key(code, seen_keys)
-        cell = code_cell(code, metadata=_meta(section, block.code_line, **extra))
+            meta["d2l"]["key"] = cell_key(code, seen_keys)
+        cell = code_cell(code, metadata=meta)
         if block.output:
             cell["metadata"]["tags"] = TAGS[block.output]
-        if block.output == "check" and references and extra["key"] in references:
-            cell["outputs"] = references[extra["key"]]
+        key = meta["d2l"].get("key")
+        if key and references and key in references:
+            cell["outputs"] = references[key]
             # nbval skips cells that look unrun: number it like a run from the top.
             cell["execution_count"] = sum(c["cell_type"] == "code" for c in cells)
         cells.append(cell)
-    flush()
     _set_ids(cells)
     nb = {
         "cells": cells,

@@ -4,6 +4,8 @@
     check(section, index)               -> problems: dangling :numref:/:eqref:, bad images
     clashes(sections)                   -> problems: two images given one name
     convert(lines, section, index)      -> (markdown, images to copy)
+    split_targets(lines, index)         -> chunks: each figure, table, equation on its own
+    target_meta(chunk, section, index)  -> {label, kind, number, ...} for the pages, or None
 
 A local image must be a file inside the chapter's folder (e.g. `img/`); it keeps its path in that
 folder beside the notebooks, so two images never share a name and nothing lands outside them.
@@ -223,6 +225,10 @@ def convert(lines: list[Line], section: Section, idx: Index) -> tuple[str, list[
             if target and target.kind in ("figure", "table"):
                 caption = f" : {target.caption}" if target.caption else ""
                 anchor += f"\n\n*{WORD[target.kind]} {target.number}*{caption}"
+            heading = _last_text(out)
+            if target and target.kind == "section" and heading is not None:
+                out[heading] += f" {anchor}"  # the heading carries its label's anchor
+                continue
             out.append(anchor)
             continue
         text = NUMREF.sub(ref, text)
@@ -245,3 +251,88 @@ def _tag_equation(out: list[str], number: str) -> None:
             return
         if line:
             return
+
+
+def _last_text(out: list[str]) -> int | None:
+    """Index of the last non-blank line of `out` when it is a heading, else None."""
+    for k in range(len(out) - 1, -1, -1):
+        if out[k].strip():
+            return k if HEADING.match(out[k]) else None
+    return None
+
+
+def _own_target(ln: Line, idx: Index) -> Target | None:
+    """The figure, table or equation labelled on this line (None for sections and others)."""
+    label = None if ln.verbatim else (LABEL.match(ln.text) or EQLABEL.match(ln.text))
+    target = idx.targets.get(label.group(1)) if label else None
+    if target is None or target.kind == "section" or target.line != ln.number:
+        return None
+    return target
+
+
+def _target_start(lines: list[Line], j: int, kind: str, floor: int) -> int:
+    """First line of the figure / table / equation labelled at lines[j]."""
+    k = j - 1
+    while k >= floor and not lines[k].text.strip():
+        k -= 1
+    if k < floor:
+        return j
+    if kind == "table":
+        while k > floor and lines[k - 1].text.lstrip().startswith("|"):
+            k -= 1
+    elif kind == "equation":
+        text = lines[k].text.strip()
+        if text == "$$" or not text.startswith("$$"):
+            k -= 1
+            while k > floor and not lines[k].text.lstrip().startswith("$$"):
+                k -= 1
+    return max(k, floor)
+
+
+def split_targets(lines: list[Line], idx: Index) -> list[list[Line]]:
+    """Cut prose lines so that each numbered figure, table or equation (with its label line)
+    is a chunk of its own; the text around them keeps its order."""
+    chunks: list[list[Line]] = []
+    start = 0
+    for j, ln in enumerate(lines):
+        target = _own_target(ln, idx)
+        if target is None:
+            continue
+        first = _target_start(lines, j, target.kind, start)
+        chunks += [lines[start:first], lines[first : j + 1]]
+        start = j + 1
+    chunks.append(lines[start:])
+    return [chunk for chunk in chunks if chunk]
+
+
+def _image_name(section: Section, src: str) -> str:
+    """Where the image is beside the notebooks (as `convert` writes it)."""
+    try:
+        return local_image(section, src)[1]
+    except ValueError:  # check() reports it
+        return src
+
+
+def target_meta(chunk: list[Line], section: Section, idx: Index) -> dict[str, str] | None:
+    """What the pages need of a chunk from `split_targets` that is a figure, table or equation.
+
+    {label, kind, number} and: figure -> image (path beside the notebook, or URL) and caption
+    (Markdown); table -> markdown (the table) and caption; equation -> tex (between the $$).
+    """
+    target = _own_target(chunk[-1], idx) if chunk else None
+    if target is None:
+        return None
+    name = (LABEL.match(chunk[-1].text) or EQLABEL.match(chunk[-1].text)).group(1)  # type: ignore[union-attr]
+    meta = {"label": name, "kind": target.kind, "number": target.number}
+    body = [ln for ln in chunk[:-1] if ln.text.strip()]
+    if target.kind == "equation":
+        tex = "\n".join(ln.text for ln in body).strip()
+        meta["tex"] = tex.removeprefix("$$").removesuffix("$$").strip()
+    elif target.kind == "figure":
+        src = IMAGE.search(body[-1].text).group(2) if body else ""  # type: ignore[union-attr]
+        meta["image"] = src if _is_url(src) else _image_name(section, src)
+        meta["caption"] = convert([Line(target.line, target.caption)], section, idx)[0]
+    else:
+        meta["markdown"] = convert(body, section, idx)[0]
+        meta["caption"] = target.caption
+    return meta

@@ -245,10 +245,17 @@ def test_notebook_cells_metadata_ids_and_tags():
     )
     nb = notebook(text)
     header, setup, intro, check, ignore, plain = nb["cells"]
-    assert "x.md" in header["source"] and "google.colab" in setup["source"]
-    assert "d2l-shim[torch] @ git+https://" in setup["source"]
-    assert intro["metadata"]["d2l"] == {"source": "x.md", "line": 1}
-    assert check["metadata"]["d2l"] == {"source": "x.md", "line": 5, "key": cell_key("print(1)")}
+    assert "x.md" in header["source"] and 'find_spec("d2l_shim")' in setup["source"]
+    origin = {"source": "x.md", "block": 0, "frameworks": ["pytorch", "tensorflow", "mxnet"]}
+    assert intro["metadata"]["d2l"] == {**origin, "line": 1}
+    key = cell_key("print(1)")
+    assert check["metadata"]["d2l"] == {
+        **origin,
+        "line": 5,
+        "block": 1,
+        "frameworks": ["pytorch"],
+        "key": key,
+    }
     assert check["metadata"]["tags"] == ["nbval-check-output"]
     assert ignore["metadata"]["tags"] == ["nbval-ignore-output"]
     assert "tags" not in plain["metadata"]
@@ -352,7 +359,7 @@ def test_pages_step_says_when_missing(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(build.importlib.util, "find_spec", lambda name: None)
     book = build.Book([], roles.Index(), ("pytorch",), tmp_path)
     assert build.pages(book) == 0
-    assert "pages: not built (book/pages.py missing)" in capsys.readouterr().err
+    assert "pages: not built (book/pages/ missing)" in capsys.readouterr().err
 
 
 def test_a_book_of_many_sections_generates_every_notebook(tmp_path):
@@ -505,7 +512,10 @@ def test_sections_may_follow_options(tmp_path, capsys):
 def test_all_says_where_the_book_is(monkeypatch, capsys, tmp_path):
     import book.pages
 
-    monkeypatch.setattr(book.pages, "render", lambda executed, site: [site / "index.html"])
+    def render(executed, site, sections, frameworks, chapters):
+        return [site / "index.html"]
+
+    monkeypatch.setattr(book.pages, "render", render)
     built = build.Book([], roles.Index(), ("pytorch",), tmp_path)
     assert build.pages(built) == 0
     err = capsys.readouterr().err

@@ -40,30 +40,44 @@ def same(cells: list[tuple[str, int, str]]) -> dict[str, list[tuple[str, int, st
     return dict.fromkeys(FRAMEWORKS, cells)
 
 
-ETIQUETTES_TITLE = ("markdown", 1, '# Étiquettes à l\'ancienne\n<a id="sec_etiquettes"></a>')
+# A section's label anchor sits in its heading; a figure or an equation is a cell of its own.
+ETIQUETTES_TITLE = ("markdown", 1, '# Étiquettes à l\'ancienne <a id="sec_etiquettes"></a>')
 ETIQUETTES_END = ("code", 19, "b = a + 1\nprint(b)")  # `#@tab` lines of the cell dropped
 AUTRES_TITLE = "# D'autres frameworks\n\nUn texte pour tous."
-FIGURES_TEXT = """\
-# Figures et équations
-<a id="sec_figures"></a>
+FIGURES = [
+    (
+        "markdown",
+        1,
+        """\
+# Figures et équations <a id="sec_figures"></a>
 
 Voir [Figure 4.1](#fig_cellule), [(4.1)](#eq_etat) et [(4.2)](#eq_sortie), un passage marqué
 pour les diapositives, un autre et [**un lien**](x.md)
-.
-
+.""",
+    ),
+    (
+        "markdown",
+        8,
+        """\
 ![Une cellule récurrente dont la légende tient sur deux lignes](img/cellule.svg)
 <a id="fig_cellule"></a>
 
-*Figure 4.1* : Une cellule récurrente dont la légende tient sur deux lignes
-
-$$\\mathbf{H}_t = \\phi(\\mathbf{X}_t \\mathbf{W}_{xh}) \\tag{4.1}$$
-<a id="eq_etat"></a>
-
-$$
-\\mathbf{O}_t = \\mathbf{H}_t \\mathbf{W}_{hq}
-\\tag{4.2}
-$$
-<a id="eq_sortie"></a>"""
+*Figure 4.1* : Une cellule récurrente dont la légende tient sur deux lignes""",
+    ),
+    (
+        "markdown",
+        12,
+        "$$\\mathbf{H}_t = \\phi(\\mathbf{X}_t \\mathbf{W}_{xh}) \\tag{4.1}$$\n"
+        '<a id="eq_etat"></a>',
+    ),
+    (
+        "markdown",
+        15,
+        "$$\n\\mathbf{O}_t = \\mathbf{H}_t \\mathbf{W}_{hq}\n\\tag{4.2}\n$$\n"
+        '<a id="eq_sortie"></a>',
+    ),
+    ("code", 22, "x = 1"),
+]
 SAUVEGARDE = [
     ("markdown", 1, "# Définitions sauvegardées"),
     (
@@ -87,7 +101,8 @@ EXPECTED: dict[str, dict[str, list[tuple[str, int, str]] | None]] = {
     },
     "autres-frameworks": {  # jax cells, blocks and branches dropped; `or` of tab.selected
         "pytorch": [
-            ("markdown", 1, AUTRES_TITLE + "\n\nUn texte pour PyTorch (et JAX)."),
+            ("markdown", 1, AUTRES_TITLE),  # a new cell where the frameworks change
+            ("markdown", 10, "Un texte pour PyTorch (et JAX)."),
             ("code", 20, "import math"),
             ("code", 30, "nom = 'a'\nprint(nom)"),
         ],
@@ -104,7 +119,7 @@ EXPECTED: dict[str, dict[str, list[tuple[str, int, str]] | None]] = {
     },
     "sauvegarde": same(SAUVEGARDE),  # trailing #@save marks stay in the notebook
     # Slide marks, a caption over two lines, (**$$...$$**) before :eqlabel:
-    "figures": same([("markdown", 1, FIGURES_TEXT), ("code", 22, "x = 1")]),
+    "figures": same(FIGURES),
     "pytorch-seul": {  # no cell of TensorFlow or MXNet: no notebook for them
         "pytorch": [
             ("markdown", 1, "# Une section pour PyTorch seulement"),

@@ -2,7 +2,9 @@
  *
  * The choice comes from, in order: the URL (?framework=mxnet), localStorage (remembered across
  * pages and reloads, from a static server as from file://), then PyTorch. A group without code
- * for the chosen framework shows its first tab and says so. No request, no dependency.
+ * for the chosen framework shows its first tab and says so; elements marked
+ * data-show-for="FW" (the notebook download) show for that framework only. The page's table
+ * of contents is open on wide screens (a sidebar), folded on phones. No request, no dependency.
  */
 (function () {
   "use strict";
@@ -60,6 +62,9 @@
           : template.replace("{wanted}", label(group, fw)).replace("{shown}", label(group, shown));
       }
     });
+    document.querySelectorAll("[data-show-for]").forEach(function (element) {
+      element.hidden = element.getAttribute("data-show-for") !== fw;
+    });
     document.querySelectorAll(".picker [data-framework]").forEach(function (button) {
       button.setAttribute("aria-pressed", button.getAttribute("data-framework") === fw);
     });
@@ -82,7 +87,23 @@
     if (keepInView) window.scrollBy(0, keepInView.getBoundingClientRect().top - before);
   }
 
+  function sidebar() {
+    var toc = document.querySelector(".page-toc");
+    if (!toc || !window.matchMedia) return;
+    var wide = window.matchMedia("(min-width: 75rem)");
+    var update = function () {
+      toc.open = wide.matches;
+    };
+    update();
+    wide.addEventListener("change", update);
+    toc.addEventListener("click", function (event) {
+      // On phones, following a link folds the list away again.
+      if (!wide.matches && event.target.closest("a")) toc.open = false;
+    });
+  }
+
   function start() {
+    sidebar();
     var fw = fromUrl();
     if (fw) save(fw);
     apply(fw || load() || FRAMEWORKS[0]);

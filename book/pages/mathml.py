@@ -123,9 +123,14 @@ def tex_to_mathml(tex: str, display: bool = False) -> str:
     return f"{head}><semantics><mrow>{inner}</mrow>{annotation}</semantics></math>"
 
 
-def equation_html(tex: str, anchor: str | None = None) -> str:
-    """Display math: the formula centred, its number (from `\\tag`) on the right."""
-    body, number = split_tag(tex)
+def equation_html(tex: str, anchor: str | None = None, number: str | None = None) -> str:
+    """Display math: the formula centred, its number on the right.
+
+    `number` comes from the notebook's metadata (a labelled equation); without it, a `\\tag{N}`
+    written in the formula is the number.
+    """
+    body, tagged = split_tag(tex)
+    number = number or tagged
     ident = f' id="{html.escape(anchor)}"' if anchor else ""
     number_html = f'<span class="eqno">({html.escape(number)})</span>' if number else ""
     return f'<span class="equation"{ident}>{tex_to_mathml(body, display=True)}{number_html}</span>'

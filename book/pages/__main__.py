@@ -1,0 +1,5 @@
+import sys
+
+from book.pages import main
+
+sys.exit(main())
