@@ -155,9 +155,10 @@ def run_one(
             D2L_PLOT="live" if draw else "none",
             MPLBACKEND="module://matplotlib_inline.backend_inline",
         )
+        km = kernel_manager(python, Path(tmp)) if python else None
         client = NotebookClient(
             nb,
-            km=kernel_manager(python, Path(tmp)) if python else None,
+            km=km,
             timeout=timeout,
             kernel_name="python3",
             extra_arguments=KERNEL_ARGS,
@@ -168,6 +169,9 @@ def run_one(
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
             reason = str(e).strip().splitlines()[-1][:200] if str(e).strip() else type(e).__name__
             return {"error": reason}
+        finally:
+            if km is not None and km.has_kernel:  # nbclient stops only the kernels it made
+                km.shutdown_kernel(now=True)
     for output in nb.cells[-1].outputs:
         for line in output.get("text", "").splitlines():
             if line.startswith("RESULT "):

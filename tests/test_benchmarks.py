@@ -243,3 +243,16 @@ def test_stacks_option_names_interpreters_and_keys_rows():
     assert list(train_speed.parse_stacks(None).values()) == [sys.executable]
     assert train_speed.row_key("shim", "pytorch", "gru") == "shim/pytorch/gru"
     assert train_speed.row_key("shim", "pytorch", "gru", "current") == "shim/pytorch/gru@current"
+
+
+def test_a_kernel_of_another_python_runs_the_workload_and_is_stopped(monkeypatch):
+    """--stacks kernels start from the given interpreter and do not outlive their run."""
+    cell = "import json, os, sys\nprint('RESULT ' + json.dumps([os.getpid(), sys.executable]))"
+    monkeypatch.setattr(train_speed, "workload_cells", lambda *a, **k: [cell])
+    result = train_speed.run_one("shim", "pytorch", "gru", 1, 60, python=sys.executable)
+    pid, executable = result
+    assert executable == sys.executable
+    assert (
+        not Path(f"/proc/{pid}").exists()
+        or Path(f"/proc/{pid}/status").read_text().find("zombie") > 0
+    )
