@@ -70,8 +70,10 @@ def test_torch_and_tensorflow_share_one_process():
     for name in ("torch", "tensorflow"):
         if importlib.util.find_spec(name) is None:
             pytest.skip(f"{name} is not installed in this environment")
-    code = (
+    code = (  # triton last, as torch loads it on demand (torch.compile, some kernels)
         "import conftest, tensorflow as tf, torch\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('triton'): import triton\n"
         "print(float(tf.reduce_sum(tf.ones(2))), float(torch.ones(2).sum()))"
     )
     out = subprocess.run(

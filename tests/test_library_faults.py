@@ -1,7 +1,8 @@
 """Faults a user can cause, the same in every framework: divergence, a device that is absent.
 
-One suite over the three frameworks (the ``d2l`` fixture); each case carries its framework's
-marker and is skipped where that framework is not installed. Models and data are tiny.
+One suite over the three frameworks (the ``d2l`` fixture, from conftest's ``fw``); each case
+carries its framework's marker and is skipped where that framework is not installed. Models
+and data are tiny.
 """
 
 import importlib
@@ -9,15 +10,13 @@ import importlib
 import numpy as np
 import pytest
 
-FRAMEWORKS = ("torch", "tensorflow", "mxnet")
 V, H = 28, 16  # vocab_size, num_hiddens
 
 
-@pytest.fixture(params=[pytest.param(n, marks=getattr(pytest.mark, n)) for n in FRAMEWORKS])
-def d2l(request):
-    """The shim module of one framework: ``d2l_shim.torch``, ``.tensorflow`` or ``.mxnet``."""
-    pytest.importorskip(request.param)
-    return importlib.import_module(f"d2l_shim.{request.param}")
+@pytest.fixture
+def d2l(fw):
+    """The shim module of one framework (conftest's ``fw``: one case per framework installed)."""
+    return fw.d2l
 
 
 @pytest.fixture(scope="module")
