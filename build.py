@@ -8,6 +8,7 @@
     python build.py all        [SECTIONS] [--framework F]   execute, then pages (book/pages/)
 
 SECTIONS are chapter files (default: every chapters/*.md; a draft elsewhere works too).
+F is all (default) or frameworks separated by commas (pytorch,tensorflow: the current stack).
 Problems are printed as `FILE:LINE: message`; the exit status is 1 when there is any error,
 130 when interrupted (Ctrl-C: the kernels are stopped, no notebook is half-written).
 Nothing is written outside --out, except by `outputs` (the chapters' reference outputs).
@@ -85,6 +86,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def framework_list(text: str) -> tuple[str, ...]:
+    """argparse type: "all" or comma-separated framework names ("pytorch,tensorflow")."""
+    if text == "all":
+        return FRAMEWORKS
+    names = tuple(dict.fromkeys(text.split(",")))
+    if unknown := [n for n in names if n not in FRAMEWORKS]:
+        raise argparse.ArgumentTypeError(
+            f"unknown framework(s) {', '.join(map(repr, unknown))}; choose from "
+            f"{', '.join(FRAMEWORKS)} (comma-separated) or all"
+        )
+    return names
+
+
 def site_url(text: str) -> str:
     """argparse type: an http(s) URL, without its trailing slash."""
     parts = urlsplit(text)
@@ -149,7 +163,7 @@ def prepare(args: argparse.Namespace) -> tuple[Book | None, list[Problem]]:
             if file in selected:
                 problems += err.problems
     idx = roles.index(list(loaded.values()))
-    frameworks = FRAMEWORKS if args.framework == "all" else (args.framework,)
+    frameworks = args.framework
     sections = [loaded[f] for f in selected if f in loaded]
     for section in sections:
         problems += check_section(section, idx, frameworks, Path(args.shim))
@@ -358,7 +372,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("command", choices=COMMANDS)
     p.add_argument("sections", nargs="*", help="chapter files (default: chapters/*.md)")
-    p.add_argument("--framework", choices=(*FRAMEWORKS, "all"), default="all")
+    p.add_argument(
+        "--framework",
+        type=framework_list,
+        default=FRAMEWORKS,
+        metavar="F",
+        help="all (default), or frameworks separated by commas: pytorch,tensorflow",
+    )
     p.add_argument("--out", default="_build", help="output folder (default: _build)")
     p.add_argument(
         "--timeout",

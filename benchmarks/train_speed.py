@@ -2,6 +2,7 @@
 
     python -m benchmarks.train_speed [--epochs 100] [--frameworks pytorch,mxnet] [--section]
                                      [--repeat 3] [--update-readme]
+                                     [--stacks pinned=.venv/bin/python,current=PYTHON]
 
 Each run executes in a fresh Jupyter kernel (nbclient), one at a time, exactly as a reader's
 notebook would: same data (batch 1024 x 32 steps), same model (h=32, 2 layers, lr 2, clipping 1),
@@ -10,7 +11,10 @@ memory), the issue's targets computed from it, and writes
 benchmarks/results/train_speed.{json,md,svg}. ``--section`` also times ``build.py execute`` of
 the whole section (three frameworks, full settings, notebooks side by side), as ``make book``.
 ``--repeat N`` times each row N times and keeps the median run: on a shared virtual machine one
-run can be 15 % off.
+run can be 15 % off. ``--stacks`` runs each row in the kernels of several Pythons (the two
+stacks' venvs, README), one after the other for each row, so that both see the same machine;
+the pinned stack is the reference of the table's stack target. A row a stack cannot run (a
+framework it lacks, d2l 1.0.3's TensorFlow code under Keras 3) is skipped with its reason.
 """
 
 from __future__ import annotations
@@ -40,6 +44,22 @@ RESULTS = ROOT / "benchmarks" / "results"
 FRAMEWORKS = ("pytorch", "tensorflow", "mxnet")
 MODELS = ("scratch", "gru")
 LIBS = ("d2l", "shim")
+REFERENCE_STACK = "pinned"
+STACK_OF_PYTHON = {(3, 11): "pinned", (3, 12): "current"}
+STACK_TARGET = 0.10  # a stack's shim epoch at most 10 % slower than the pinned stack's
+# Versions a stack reports (import names -> distributions; TensorFlow's CPU build has its own).
+PROBE = """
+import importlib.metadata as m, json, platform
+def version(*names):
+    for name in names:
+        try:
+            return m.version(name)
+        except m.PackageNotFoundError:
+            pass
+print(json.dumps({"python": platform.python_version(), "numpy": version("numpy"),
+    "pytorch": version("torch"), "tensorflow": version("tensorflow", "tensorflow-cpu"),
+    "keras": version("keras"), "mxnet": version("mxnet")}))
+"""
 README_START, README_END = "<!-- train_speed:start -->", "<!-- train_speed:end -->"
 
 
@@ -48,6 +68,58 @@ def data_dir() -> Path:
     if not (folder / "timemachine.txt").is_file():
         sys.exit(f"error: no timemachine.txt in {folder}; set D2L_DATA_DIR")
     return folder
+
+
+def row_key(lib: str, framework: str, model: str, stack: str = REFERENCE_STACK) -> str:
+    """Key of a row in the results: ``lib/framework/model``, ``@stack`` for another stack."""
+    key = f"{lib}/{framework}/{model}"
+    return key if stack == REFERENCE_STACK else f"{key}@{stack}"
+
+
+def parse_stacks(text: str | None) -> dict[str, str]:
+    """``name=python,...`` -> {name: python}; None: this Python, named after its version."""
+    if not text:
+        this = STACK_OF_PYTHON.get(sys.version_info[:2], f"python{sys.version_info[0]}")
+        return {this: sys.executable}
+    # absolute (the kernels start in a temporary folder), symlinks kept (a venv's python is one)
+    stacks = {
+        name: os.path.abspath(python)
+        for name, python in (item.split("=", 1) for item in text.split(",") if "=" in item)
+    }
+    if len(stacks) != len(text.split(",")):
+        raise ValueError(f"--stacks {text!r}: expected name=python,name=python")
+    return stacks
+
+
+def probe(python: str) -> dict:
+    """Python and framework versions of the stack whose interpreter is ``python``."""
+    done = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        sys.exit(f"error: {python} cannot run: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout)
+
+
+def cannot_run(lib: str, framework: str, versions: dict) -> str | None:
+    """Why ``lib`` cannot run ``framework`` on a stack with ``versions``; None when it can."""
+    if versions.get(framework) is None:
+        return f"{framework} is not installed in this stack"
+    if lib == "d2l" and framework == "tensorflow" and int(versions["keras"].split(".")[0]) >= 3:
+        return "d2l 1.0.3's TensorFlow code needs Keras 2 (time_major, integer learning rate)"
+    return None
+
+
+def kernel_manager(python: str, folder: Path):
+    """A kernel manager starting ``python``'s ipykernel (a kernel spec written in ``folder``)."""
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = folder / "kernels" / "d2l-bench"
+    spec.mkdir(parents=True)
+    argv = [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": python, "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    specs = KernelSpecManager(kernel_dirs=[str(folder / "kernels")])
+    return KernelManager(kernel_name="d2l-bench", kernel_spec_manager=specs)
 
 
 def run_one(
@@ -59,10 +131,12 @@ def run_one(
     seed: int | None = None,
     draw: bool = True,
     threads: int | None = None,
+    python: str | None = None,
 ) -> dict:
     """Execute one workload in a new kernel; return its measurements or its failure.
 
-    ``seed`` and ``draw`` as in ``workload_cells``; ``threads`` per kernel (default: every core).
+    ``seed`` and ``draw`` as in ``workload_cells``; ``threads`` per kernel (default: every core);
+    ``python``: the interpreter of the kernel (default: this one).
     """
     nb = nbformat.v4.new_notebook()
     cells = workload_cells(lib, framework, model, epochs, seed=seed, draw=draw)
@@ -81,8 +155,10 @@ def run_one(
             D2L_PLOT="live" if draw else "none",
             MPLBACKEND="module://matplotlib_inline.backend_inline",
         )
+        km = kernel_manager(python, Path(tmp)) if python else None
         client = NotebookClient(
             nb,
+            km=km,
             timeout=timeout,
             kernel_name="python3",
             extra_arguments=KERNEL_ARGS,
@@ -93,6 +169,9 @@ def run_one(
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
             reason = str(e).strip().splitlines()[-1][:200] if str(e).strip() else type(e).__name__
             return {"error": reason}
+        finally:
+            if km is not None and km.has_kernel:  # nbclient stops only the kernels it made
+                km.shutdown_kernel(now=True)
     for output in nb.cells[-1].outputs:
         for line in output.get("text", "").splitlines():
             if line.startswith("RESULT "):
@@ -100,10 +179,12 @@ def run_one(
     return {"error": "no result printed"}
 
 
-def time_section(section: str = "chapters/deep-rnn.md") -> dict:
-    """Wall time of ``build.py execute`` of ``section`` in the three frameworks, no cache."""
+def time_section(
+    section: str = "chapters/deep-rnn.md", python: str = sys.executable, frameworks: str = "all"
+) -> dict:
+    """Wall time of ``build.py execute`` of ``section`` in ``frameworks``, no cache."""
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "build.py", "execute", section, "--out", out]
+        command = [python, "build.py", "execute", section, "--out", out, "--framework", frameworks]
         env = {**os.environ, "D2L_DATA_DIR": str(data_dir())}
         env.pop("D2L_MAX_EPOCHS", None)
         start = time.perf_counter()
@@ -128,47 +209,64 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
 
 
+def rows(results: dict) -> list[tuple[str, str, str]]:
+    """(framework, model, stack) of every row in ``results``, in table order (pinned first)."""
+    stacks = [REFERENCE_STACK, *sorted(set(results.get("stacks", {})) - {REFERENCE_STACK})]
+    return [
+        (framework, model, stack)
+        for framework in FRAMEWORKS
+        for model in MODELS
+        for stack in stacks
+        if any(row_key(lib, framework, model, stack) in results for lib in LIBS)
+    ]
+
+
+def row_cells(r: dict | None, epochs: int) -> tuple[str, ...]:
+    """s/epoch, tokens/s, validation perplexity and peak MB of one run, as table cells."""
+    if not r:
+        return ("not run",) * 4
+    if "skipped" in r:
+        return ("–",) * 4
+    if "error" in r:
+        return ("failed",) * 4
+    short = f" ({r['epochs']} epochs)" if r["epochs"] != epochs else ""
+    return (
+        f"{per_epoch(r):.2f}{short}",
+        f"{r['tokens'] / r['seconds']:,.0f}",
+        f"{r['val_ppl']:.2f}{short}",
+        f"{r['max_rss_mb']:.0f}{short}",
+    )
+
+
 def table(results: dict, epochs: int) -> str:
-    rows = [
+    lines = [
         f"Section workload, {epochs} epochs: batch {SECTION['batch_size']} x "
         f"{SECTION['num_steps']} steps, h={SECTION['num_hiddens']}, "
         f"{SECTION['num_layers']} layers, lr {SECTION['lr']}, clipping {SECTION['clip']}, "
         "training curve drawn.",
         "",
-        "| framework | model | d2l s/epoch | shim s/epoch | speed-up | shim tokens/s "
+        "| framework | model | stack | d2l s/epoch | shim s/epoch | speed-up | shim tokens/s "
         "| d2l val ppl | shim val ppl | d2l peak MB | shim peak MB |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for framework in FRAMEWORKS:
-        for model in MODELS:
-            runs = {lib: results.get(f"{lib}/{framework}/{model}") for lib in LIBS}
-            if not any(runs.values()):
-                continue
-            cells = {}
-            for lib, r in runs.items():
-                if not r:
-                    cells[lib] = ("not run",) * 4
-                elif "error" in r:
-                    cells[lib] = ("failed",) * 4
-                else:
-                    short = f" ({r['epochs']} epochs)" if r["epochs"] != epochs else ""
-                    cells[lib] = (
-                        f"{per_epoch(r):.2f}{short}",
-                        f"{r['tokens'] / r['seconds']:,.0f}",
-                        f"{r['val_ppl']:.2f}{short}",
-                        f"{r['max_rss_mb']:.0f}{short}",
-                    )
-            speedup = "–"
-            d, s = (per_epoch(runs[lib]) for lib in LIBS)
-            if d is not None and s is not None:
-                speedup = f"{d / s:.1f}x"
-            d, s = cells["d2l"], cells["shim"]
-            rows.append(
-                f"| {framework} | {model} | {d[0]} | {s[0]} | {speedup} | {s[1]} "
-                f"| {d[2]} | {s[2]} | {d[3]} | {s[3]} |"
-            )
+    skipped: dict[str, list[str]] = {}
+    for framework, model, stack in rows(results):
+        runs = {lib: results.get(row_key(lib, framework, model, stack)) for lib in LIBS}
+        for lib, r in runs.items():
+            if r and "skipped" in r:
+                skipped.setdefault(r["skipped"], []).append(f"{lib} {framework} on {stack}")
+        speedup = "–"
+        d, s = (per_epoch(runs[lib]) for lib in LIBS)
+        if d is not None and s is not None:
+            speedup = f"{d / s:.1f}x"
+        d, s = (row_cells(runs[lib], epochs) for lib in LIBS)
+        lines.append(
+            f"| {framework} | {model} | {stack} | {d[0]} | {s[0]} | {speedup} | {s[1]} "
+            f"| {d[2]} | {s[2]} | {d[3]} | {s[3]} |"
+        )
     notes = [why for (lib, f, m), (_, why) in EPOCH_CAPS.items() if f"{lib}/{f}/{m}" in results]
-    rows += [""] + [f"Capped: {why}." for why in notes]
+    lines += [""] + [f"Capped: {why}." for why in notes]
+    lines += [f"Not run ({', '.join(sorted(set(w)))}): {why}." for why, w in skipped.items()]
     repeated = [
         f"{key.replace('/', ' ')} "
         + " / ".join(f"{s / r['epochs']:.2f}" for s in sorted(r["all_seconds"]))
@@ -177,9 +275,13 @@ def table(results: dict, epochs: int) -> str:
     ]
     if repeated:
         spread = "; ".join(repeated)
-        rows += ["", f"Timed several times, median shown (s/epoch of each run): {spread}."]
-    rows += [""] + targets(results, epochs) + ["", f"Machine: {machine()}."]
-    return "\n".join(rows)
+        lines += ["", f"Timed several times, median shown (s/epoch of each run): {spread}."]
+    lines += [""] + targets(results, epochs) + ["", f"Machine: {machine()}."]
+    lines += [
+        f"Stack {name}: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v)
+        for name, versions in results.get("stacks", {}).items()
+    ]
+    return "\n".join(lines)
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -194,7 +296,7 @@ def median_run(runs: list[dict]) -> dict:
 
 def per_epoch(r: dict | None) -> float | None:
     """Seconds per epoch of a run; None when it did not run or failed."""
-    return r["seconds"] / r["epochs"] if r and "error" not in r else None
+    return r["seconds"] / r["epochs"] if r and "seconds" in r else None
 
 
 def targets(results: dict, epochs: int) -> list[str]:
@@ -223,13 +325,40 @@ def targets(results: dict, epochs: int) -> list[str]:
             "- validation perplexity: one run per library here, which the seed moves by several "
             "per cent; compared over seeds by `python -m benchmarks.perplexity`"
         )
-    if section := results.get("section"):
+    for stack in results.get("stacks", {}):
+        lines += stack_targets(results, stack)
+    for key, section in results.items():
+        if key != "section" and not key.startswith("section@"):
+            continue
+        stack = key.partition("@")[2] or REFERENCE_STACK
+        where = f"{section.get('frameworks', 'all')} frameworks, {stack} stack"
         if "error" in section:
-            lines.append(f"- whole section, three frameworks: failed ({section['error']})")
+            lines.append(f"- whole section ({where}): failed ({section['error']})")
         else:
             lines.append(
-                f"- whole section executed in the three frameworks (build.py execute, "
-                f"{section['jobs']}): {section['seconds']:.0f} s"
+                f"- whole section executed ({where}; build.py execute, {section['jobs']}): "
+                f"{section['seconds']:.0f} s"
+            )
+    return lines
+
+
+def stack_targets(results: dict, stack: str) -> list[str]:
+    """The shim's epoch on ``stack`` against the pinned stack's, per row: at most +10 %."""
+    lines = []
+    if stack == REFERENCE_STACK:
+        return lines
+    for framework in FRAMEWORKS:
+        for model in MODELS:
+            ref = per_epoch(results.get(row_key("shim", framework, model)))
+            new = per_epoch(results.get(row_key("shim", framework, model, stack)))
+            if ref is None or new is None:
+                continue
+            change = new / ref - 1
+            verdict = "met" if change <= STACK_TARGET else "MISSED"
+            lines.append(
+                f"- {framework} {model}, {stack} stack vs {REFERENCE_STACK}: shim {new:.2f} vs "
+                f"{ref:.2f} s/epoch, {change * 100:+.1f} % (target: at most "
+                f"+{STACK_TARGET * 100:.0f} %: {verdict})"
             )
     return lines
 
@@ -324,30 +453,59 @@ def main(argv: list[str] | None = None) -> int:
         "--section", action="store_true", help="also time the whole section (build.py execute)"
     )
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--stacks",
+        help="name=python,... : run each row in these Pythons' kernels (default: this Python)",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat: at least 1, got {args.repeat}")
     frameworks, models, libs = selection(parser, args)
+    try:
+        stacks = parse_stacks(args.stacks)
+    except ValueError as err:
+        parser.error(str(err))
     results_file = RESULTS / "train_speed.json"
     results = load_results(results_file, args.epochs)
+    results["stacks"] = {name: probe(python) for name, python in stacks.items()}
     runs = [(lib, f, m) for f in frameworks for m in models for lib in libs]
     for i, (lib, framework, model) in enumerate(runs, 1):
         epochs = min(args.epochs, EPOCH_CAPS.get((lib, framework, model), (args.epochs,))[0])
         print(f"[{i}/{len(runs)}] {lib} {framework} {model}, {epochs} epochs ...", flush=True)
         start = time.perf_counter()
-        result = median_run(
-            [run_one(lib, framework, model, epochs, args.timeout) for _ in range(args.repeat)]
-        )
-        results[f"{lib}/{framework}/{model}"] = result
-        status = result.get("error") or f"{per_epoch(result):.2f} s/epoch"
-        if len(result.get("all_seconds", [])) > 1:
-            status += " (median of " + ", ".join(f"{s:.0f}" for s in result["all_seconds"]) + " s)"
-        print(f"    {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+        able = {}
+        for name, python in stacks.items():
+            if why := cannot_run(lib, framework, results["stacks"][name]):
+                results[row_key(lib, framework, model, name)] = {"skipped": why}
+                print(f"    {name}: not run ({why})", flush=True)
+            else:
+                able[name] = python
+        timed: dict[str, list[dict]] = {name: [] for name in able}
+        for _ in range(args.repeat):  # the stacks in turn: both see the same machine
+            for name, python in able.items():
+                timed[name].append(
+                    run_one(lib, framework, model, epochs, args.timeout, python=python)
+                )
+        for name, runs_of_stack in timed.items():
+            result = median_run(runs_of_stack)
+            results[row_key(lib, framework, model, name)] = result
+            status = result.get("error") or f"{per_epoch(result):.2f} s/epoch"
+            if len(result.get("all_seconds", [])) > 1:
+                status += (
+                    " (median of " + ", ".join(f"{s:.0f}" for s in result["all_seconds"]) + " s)"
+                )
+            print(f"    {name}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
         save_results(results, results_file)
     if args.section:
-        print("whole section, three frameworks (build.py execute) ...", flush=True)
-        results["section"] = time_section()
-        save_results(results, results_file)
+        for name, python in stacks.items():
+            have = [f for f in FRAMEWORKS if results["stacks"][name].get(f)]
+            print(f"whole section, {name} stack, {', '.join(have)} (build.py execute) ...")
+            section = time_section(python=python, frameworks=",".join(have))
+            results["section" if name == REFERENCE_STACK else f"section@{name}"] = {
+                **section,
+                "frameworks": ", ".join(have),
+            }
+            save_results(results, results_file)
     text = table(results, args.epochs)
     print("\n" + text)
     (RESULTS / "train_speed.md").write_text(text + "\n")

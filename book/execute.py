@@ -179,7 +179,9 @@ def with_outputs(nb: dict[str, Any], executed: dict[str, Any]) -> dict[str, Any]
 
 
 def dependency_files(root: Path, shim_dir: Path) -> list[Path]:
-    return sorted(shim_dir.rglob("*.py")) + [root / "requirements" / "lock.txt"]
+    """What an executed notebook depends on besides its code: the shim and both stacks' pins."""
+    locks = [root / "requirements" / "lock.txt", root / "requirements" / "current" / "lock.txt"]
+    return sorted(shim_dir.rglob("*.py")) + locks
 
 
 def with_seed(nb: dict[str, Any], framework: str) -> dict[str, Any]:

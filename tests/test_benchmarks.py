@@ -2,6 +2,8 @@
 
 import ast
 import builtins
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,8 +62,11 @@ def test_table_computes_speedups_and_marks_failures():
         "shim/mxnet/scratch": dict(seconds=3.0, epochs=10, val_ppl=6.0, max_rss_mb=400, tokens=1e6),
     }
     text = train_speed.table(results, 10)
-    assert "| pytorch | gru | 2.00 | 0.50 | 4.0x | 200,000 | 5.00 | 4.90 | 600 | 500 |" in text
-    assert "| mxnet | scratch | failed | 0.30 | – |" in text
+    assert (
+        "| pytorch | gru | pinned | 2.00 | 0.50 | 4.0x | 200,000 | 5.00 | 4.90 | 600 | 500 |"
+        in text
+    )
+    assert "| mxnet | scratch | pinned | failed | 0.30 | – |" in text
     assert "tensorflow" not in text.split("\n", 1)[1]
 
 
@@ -111,7 +116,7 @@ def test_capped_runs_are_marked_in_the_table():
         "shim/tensorflow/gru": run(80, 100, 6.3),
     }
     text = train_speed.table(results, 100)
-    assert "| tensorflow | gru | 8.00 (30 epochs) | 0.80 | 10.0x |" in text
+    assert "| tensorflow | gru | pinned | 8.00 (30 epochs) | 0.80 | 10.0x |" in text
     assert "Capped: d2l 1.0.3's TensorFlow GRU leaks" in text
 
 
@@ -163,7 +168,7 @@ def test_repeated_rows_keep_the_median_run_and_show_the_spread():
         "error": "DeadKernelError"
     }
     text = train_speed.table({"epochs": 10, "shim/mxnet/gru": median}, 10)
-    assert "| mxnet | gru | not run | 1.00 |" in text
+    assert "| mxnet | gru | pinned | not run | 1.00 |" in text
     assert "median shown (s/epoch of each run): shim mxnet gru 0.90 / 1.00 / 1.20." in text
 
 
@@ -184,3 +189,67 @@ def test_generation_benchmark_reports_both_books(capsys):
     assert "| the book (chapters/) | 6 |" in out
     assert "| 2 copies of demo.md | 6 |" in out
     assert "target: the book generates in under 1 s:" in out
+
+
+def test_stacks_run_side_by_side_rows_and_their_10_percent_target():
+    versions = {"python": "3.12.1", "pytorch": "2.15.0", "tensorflow": "2.21.0", "keras": "3.15.1"}
+    results = {
+        "epochs": 10,
+        "stacks": {"pinned": {"python": "3.11.7"}, "current": versions},
+        "shim/tensorflow/gru": run(8.0, 10, 6.3),
+        "shim/tensorflow/gru@current": run(8.5, 10, 6.4),
+        "shim/pytorch/gru": run(9.0, 10, 6.3),
+        "shim/pytorch/gru@current": run(10.0, 10, 6.3),
+        "d2l/tensorflow/gru@current": {
+            "skipped": train_speed.cannot_run("d2l", "tensorflow", versions)
+        },
+    }
+    text = train_speed.table(results, 10)
+    assert "| tensorflow | gru | pinned | not run | 0.80 |" in text
+    assert "| tensorflow | gru | current | – | 0.85 |" in text
+    assert "Not run (d2l tensorflow on current): d2l 1.0.3's TensorFlow code needs Keras 2" in text
+    assert (
+        "- tensorflow gru, current stack vs pinned: shim 0.85 vs 0.80 s/epoch, +6.2 % "
+        "(target: at most +10 %: met)" in text
+    )
+    assert "- pytorch gru, current stack vs pinned: shim 1.00 vs 0.90 s/epoch, +11.1 %" in text
+    assert "+11.1 % (target: at most +10 %: MISSED)" in text
+    assert "Stack current: python 3.12.1, pytorch 2.15.0, tensorflow 2.21.0, keras 3.15.1" in text
+
+
+def test_a_stack_without_the_framework_or_with_keras_3_does_not_run_d2l_s_tensorflow():
+    current = {"pytorch": "2.15.0", "tensorflow": "2.21.0", "keras": "3.15.1", "mxnet": None}
+    pinned = {"pytorch": "2.13.0", "tensorflow": "2.15.1", "keras": "2.15.0", "mxnet": "1.9.1"}
+    assert (
+        train_speed.cannot_run("shim", "mxnet", current) == "mxnet is not installed in this stack"
+    )
+    assert "Keras 2" in train_speed.cannot_run("d2l", "tensorflow", current)
+    assert train_speed.cannot_run("shim", "tensorflow", current) is None
+    assert train_speed.cannot_run("d2l", "pytorch", current) is None
+    assert all(
+        train_speed.cannot_run(lib, f, pinned) is None
+        for lib in train_speed.LIBS
+        for f in train_speed.FRAMEWORKS
+    )
+
+
+def test_stacks_option_names_interpreters_and_keys_rows():
+    assert train_speed.parse_stacks("pinned=/a/python,current=b/python") == {
+        "pinned": "/a/python",
+        "current": str(Path.cwd() / "b/python"),  # kernels start elsewhere
+    }
+    with pytest.raises(ValueError, match="name=python"):
+        train_speed.parse_stacks("pinned=a,b")
+    assert list(train_speed.parse_stacks(None).values()) == [sys.executable]
+    assert train_speed.row_key("shim", "pytorch", "gru") == "shim/pytorch/gru"
+    assert train_speed.row_key("shim", "pytorch", "gru", "current") == "shim/pytorch/gru@current"
+
+
+def test_a_kernel_of_another_python_runs_the_workload_and_is_stopped(monkeypatch):
+    """--stacks kernels start from the given interpreter and do not outlive their run."""
+    cell = "import json, os, sys\nprint('RESULT ' + json.dumps([os.getpid(), sys.executable]))"
+    monkeypatch.setattr(train_speed, "workload_cells", lambda *a, **k: [cell])
+    result = train_speed.run_one("shim", "pytorch", "gru", 1, 60, python=sys.executable)
+    pid, executable = result
+    assert executable == sys.executable
+    assert not Path(f"/proc/{pid}").exists()  # stopped and reaped

@@ -344,6 +344,17 @@ def test_list_generates_and_prints_paths(tmp_path, capsys):
     assert all(Path(p).is_file() for p in paths)
 
 
+def test_framework_option_takes_a_comma_separated_list(tmp_path, capsys):
+    """The current stack (no MXNet) builds two frameworks at once; a wrong name is refused."""
+    args = ["list", "--framework", "pytorch,tensorflow", "--out", str(tmp_path)]
+    assert run_main(args) == 0
+    folders = {Path(p).parent.name for p in capsys.readouterr().out.split()}
+    assert folders == {"pytorch", "tensorflow"}
+    with pytest.raises(SystemExit):
+        run_main(["list", "--framework", "pytorch,torch", "--out", str(tmp_path)])
+    assert "unknown framework(s) 'torch'" in capsys.readouterr().err
+
+
 def test_pages_step_says_when_missing(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(build.importlib.util, "find_spec", lambda name: None)
     book = build.Book([], roles.Index(), ("pytorch",), tmp_path)
