@@ -48,6 +48,11 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.torch,
     pytest.mark.skipif(PYTHON is None, reason="python3.11 is needed for the fresh environment"),
+    # Its fresh venv takes the pinned stack's versions (requirements/lock.txt): run it once,
+    # from the pinned stack's tests, not again from the current stack's.
+    pytest.mark.skipif(
+        sys.version_info[:2] != (3, 11), reason="runs with the pinned stack (Python 3.11) only"
+    ),
 ]
 
 
