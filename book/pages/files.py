@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from book import DOWNLOADS, PROJECT_ROOT, shim_wheel_name
-from book.notebook import write_atomic
+from book.notebook import copy_file, write_atomic
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: no build time inside
 
@@ -138,8 +138,10 @@ def write_site(site_dir: Path, files: dict[str, bytes | Path]) -> list[Path]:
     written = []
     for rel in sorted(files):
         content = files[rel]
-        data = content.read_bytes() if isinstance(content, Path) else content
-        write_atomic(site_dir / rel, data)
+        if isinstance(content, Path):  # a figure: linked or streamed, never read whole
+            copy_file(content, site_dir / rel)
+        else:
+            write_atomic(site_dir / rel, content)
         written.append(site_dir / rel)
     prune(site_dir, set(files))
     return written
