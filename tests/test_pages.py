@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from book import FRAMEWORKS, roles, shim_wheel_name
 from book.notebook import build, dumps, setup_code
@@ -492,6 +493,9 @@ def test_shim_wheel_is_a_valid_wheel() -> None:
         )["project"]["optional-dependencies"]["torch"][0]
         assert "Name: d2l-shim" in metadata
         assert f'Requires-Dist: {torch_pin}; extra == "torch"' in metadata
+        requires = [line.split(": ", 1)[1] for line in metadata.splitlines() if "Dist:" in line]
+        assert all(Requirement(r) for r in requires)  # pip parses each one
+        assert "Requires-Dist: mxnet==1.9.1; (python_version < '3.12') and extra" in metadata
         record = zf.read(f"{dist}/RECORD").decode().splitlines()
         assert sorted(r.split(",")[0] for r in record) == sorted(names)
         assert all(re.fullmatch(r"[^,]+,sha256=[\w-]{43},\d+", r) for r in record[:-1])

@@ -93,6 +93,15 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest}"
 
 
+def _with_extra(requirement: str, extra: str) -> str:
+    """`requirement` restricted to `extra`: its own environment marker, if any, kept."""
+    spec, _, marker = requirement.partition(";")
+    condition = f'extra == "{extra}"'
+    if marker.strip():
+        condition = f"({marker.strip()}) and {condition}"
+    return f"{spec.strip()}; {condition}"
+
+
 def _metadata(project: dict) -> str:
     """METADATA of the wheel. No Requires-Python: the set-up cell installs the shim, without
     its dependencies, into whatever Python the reader's Jupyter runs (Colab's included); the
@@ -107,7 +116,7 @@ def _metadata(project: dict) -> str:
     lines += [f"Requires-Dist: {dep}" for dep in project.get("dependencies", [])]
     for extra, deps in sorted(project.get("optional-dependencies", {}).items()):
         lines.append(f"Provides-Extra: {extra}")
-        lines += [f'Requires-Dist: {dep}; extra == "{extra}"' for dep in deps]
+        lines += [f"Requires-Dist: {_with_extra(dep, extra)}" for dep in deps]
     return "\n".join(lines) + "\n"
 
 
