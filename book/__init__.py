@@ -66,10 +66,16 @@ DOWNLOADS = "downloads"
 PROJECT_ROOT = CONFIG.parent
 
 
-def shim_wheel_name(root: Path = PROJECT_ROOT) -> str:
-    """File name of the shim's wheel (`d2l_shim-VERSION-py3-none-any.whl`), from pyproject.toml."""
+def project_table(root: Path = PROJECT_ROOT) -> dict:
+    """The `[project]` table of root/pyproject.toml."""
     with (root / "pyproject.toml").open("rb") as handle:
-        project = tomllib.load(handle)["project"]
+        return tomllib.load(handle)["project"]
+
+
+def shim_wheel_name(project: dict | None = None) -> str:
+    """File name of the shim's wheel (`d2l_shim-VERSION-py3-none-any.whl`), from the
+    `[project]` table (default: this project's pyproject.toml)."""
+    project = project or project_table()
     return f"{project['name'].replace('-', '_')}-{project['version']}-py3-none-any.whl"
 
 
@@ -96,23 +102,44 @@ class BuildError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def toc_stems(chapters_dir: Path) -> list[str]:
-    """Section names listed, in book order, in the ```toc``` block of chapters_dir/index.md."""
+@dataclass(frozen=True)
+class BookIndex:
+    """What chapters/index.md says: the book's `# ` title, its introduction, its sections."""
+
+    title: str | None  # the first line's `# ` heading, if it has one
+    intro: str  # Markdown: every line outside fenced blocks but the title
+    stems: list[str]  # section names in the ```toc``` block, in book order
+
+
+def parse_index(text: str) -> BookIndex:
+    """The parts of an index.md (d2lbook's format: prose, then a ```toc``` block)."""
+    title, intro, stems = None, [], []
+    fence = in_toc = False
+    for line in text.splitlines():
+        entry = line.strip()
+        if line.startswith("# ") and title is None and not intro:
+            title = line[2:].strip()
+        elif entry.startswith("```"):
+            in_toc = not fence and "toc" in entry
+            fence = not fence
+        elif in_toc:
+            if entry and not entry.startswith(":"):
+                stems.append(Path(entry).stem)
+        elif not fence:
+            intro.append(line)
+    return BookIndex(title, "\n".join(intro).strip(), stems)
+
+
+def read_index(chapters_dir: Path) -> BookIndex:
+    """parse_index of chapters_dir/index.md; an empty index when there is none."""
     index = chapters_dir / "index.md"
     if not index.is_file():
-        return []
-    stems, in_toc = [], False
-    for line in index.read_text(encoding="utf-8").splitlines():
-        entry = line.strip()
-        if entry.startswith("```"):
-            in_toc = not in_toc and "toc" in entry
-        elif in_toc and entry and not entry.startswith(":"):
-            stems.append(Path(entry).stem)
-    return stems
+        return BookIndex(None, "", [])
+    return parse_index(index.read_text(encoding="utf-8"))
 
 
 def chapter_files(chapters_dir: Path) -> list[Path]:
     """The sections (chapters_dir/*.md but index.md): the toc's order first, then by name."""
-    order = {stem: i for i, stem in enumerate(toc_stems(chapters_dir))}
+    order = {stem: i for i, stem in enumerate(read_index(chapters_dir).stems)}
     files = [p for p in chapters_dir.glob("*.md") if p.name != "index.md"]
     return sorted(files, key=lambda p: (order.get(p.stem, len(order)), p.name))

@@ -16,7 +16,7 @@ import pytest
 
 import build
 from benchmarks.generate import copies_book
-from book import BuildError, roles
+from book import BuildError, parse_index, roles
 from book.branches import BranchError, select
 from book.execute import plan_jobs
 from book.notebook import build as build_notebook
@@ -568,3 +568,15 @@ def test_commands_started_with_the_kernels_defaults(monkeypatch):
     assert run.stdout == f"{kernel_defaults()['MALLOC_ARENA_MAX']} 7\n"
     usage = subprocess.run(command[:3], capture_output=True, text=True, cwd=root)
     assert usage.returncode == 1 and "usage: python -m book.execute COMMAND" in usage.stderr
+
+
+def test_index_gives_title_introduction_and_sections_in_one_reading():
+    text = (
+        "# Le livre\n\nUne introduction.\n\n```python\nx = 1\n```\n\n"
+        "```toc\n:maxdepth: 1\n\nb\na.md\n```\n\nFin.\n"
+    )
+    index = parse_index(text)
+    assert index.title == "Le livre"
+    assert index.intro == "Une introduction.\n\n\n\nFin."
+    assert index.stems == ["b", "a"]
+    assert parse_index("Texte\n# Pas un titre\n").title is None

@@ -29,7 +29,15 @@ from typing import Any
 
 from markupsafe import Markup
 
-from book import DISPLAY_NAME, DOWNLOADS, FRAMEWORKS, PROJECT_ROOT, chapter_files
+from book import (
+    DISPLAY_NAME,
+    DOWNLOADS,
+    FRAMEWORKS,
+    PROJECT_ROOT,
+    BookIndex,
+    chapter_files,
+    read_index,
+)
 from book.pages import html
 from book.pages.blocks import MetadataError, notebook_cells, page_blocks
 from book.pages.files import (
@@ -77,23 +85,6 @@ def load_section(executed_dir: Path, name: str, frameworks: Sequence[str]) -> Se
 def meta(cell: dict[str, Any]) -> dict[str, Any]:
     """The build's metadata of a cell (`metadata.d2l`)."""
     return cell.get("metadata", {}).get("d2l", {})
-
-
-def read_index(chapters_dir: Path) -> tuple[str, str]:
-    """(title, introduction) in Markdown from chapters_dir/index.md: its `# ` heading and the
-    text before the ```toc``` block."""
-    file = chapters_dir / "index.md"
-    if not file.is_file():
-        return html.BOOK_TITLE, ""
-    title, intro, fence = html.BOOK_TITLE, [], False
-    for line in file.read_text(encoding="utf-8").splitlines():
-        if line.startswith("# ") and title == html.BOOK_TITLE and not intro:
-            title = line[2:].strip()
-        elif line.strip().startswith("```"):
-            fence = not fence
-        elif not fence:
-            intro.append(line)
-    return title, "\n".join(intro).strip()
 
 
 def _size(data: bytes) -> str:
@@ -200,7 +191,8 @@ def index_page(
     wheel_name: str,
 ) -> str:
     """The book's title and introduction (chapters/index.md), its sections, its downloads."""
-    title, intro = read_index(chapters_dir) if chapters_dir else (html.BOOK_TITLE, "")
+    index = read_index(chapters_dir) if chapters_dir else BookIndex(None, "", [])
+    title, intro = index.title or html.BOOK_TITLE, index.intro
     files = SiteFiles(notebook_dir=chapters_dir or Path("."), section="index")
     entries = [
         {

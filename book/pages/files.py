@@ -16,13 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from book import DOWNLOADS, PROJECT_ROOT, shim_wheel_name
+from book import DOWNLOADS, PROJECT_ROOT, project_table, shim_wheel_name
 from book.notebook import copy_file, write_atomic
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold: no build time inside
@@ -122,9 +121,8 @@ def _metadata(project: dict) -> str:
 
 def shim_wheel(root: Path = PROJECT_ROOT) -> tuple[str, bytes]:
     """The shim package (root/d2l_shim, as pyproject.toml declares it) as a pure-Python wheel."""
-    with (root / "pyproject.toml").open("rb") as handle:
-        project = tomllib.load(handle)["project"]
-    name = shim_wheel_name(root)
+    project = project_table(root)
+    name = shim_wheel_name(project)
     dist_info = f"{name.split('-py3-')[0]}.dist-info"
     files = {
         path.relative_to(root).as_posix(): path.read_bytes()
