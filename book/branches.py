@@ -80,8 +80,9 @@ def _names(test: ast.expr) -> set[str]:
     return names
 
 
-def _masked(lines: list[str]) -> str:
-    # Magics are not Python: read them as `pass` at the same indentation (same line numbers).
+def mask_magics(lines: list[str]) -> str:
+    """The code with IPython magics (`%...`, `!...`) read as `pass` at the same indentation,
+    so that it parses with the same line numbers."""
     return "\n".join(m.group(1) + "pass" if (m := MAGIC.match(line)) else line for line in lines)
 
 
@@ -98,7 +99,7 @@ def selected_names(code: str) -> list[tuple[int, str]]:
 
 def _parse(lines: list[str]) -> ast.Module:
     try:
-        return ast.parse(_masked(lines))
+        return ast.parse(mask_magics(lines))
     except SyntaxError as err:
         raise BranchError(err.lineno or 1, f"syntax error: {err.msg}") from None
 
@@ -156,7 +157,7 @@ def _in_strings(lines: list[str]) -> set[int]:
     """Lines (1-based) that begin inside a string literal: re-indenting one changes its value."""
     rows: set[int] = set()
     fstrings: list[int] = []  # Python 3.12+: an f-string is several tokens
-    for token in tokenize.generate_tokens(io.StringIO(_masked(lines)).readline):
+    for token in tokenize.generate_tokens(io.StringIO(mask_magics(lines)).readline):
         kind = tokenize.tok_name[token.type]
         if kind == "FSTRING_START":
             fstrings.append(token.start[0])

@@ -32,6 +32,8 @@ import tokenize
 from collections.abc import Callable
 from pathlib import Path
 
+from book.branches import mask_magics
+
 Defn = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 SAVE = re.compile(r"#\s*@save\b")  # not #@save_cell / #@save_all (whole-file marks)
 Saved = tuple[int, Defn, str | None]  # (line in the code, definition, class of a method)
@@ -118,7 +120,7 @@ def _methods(cls: ast.ClassDef) -> dict[str, ast.stmt]:
 def _marks(code: str) -> list[tuple[int, bool]]:
     """(line, alone on its line) of every #@save comment (comments only, not strings)."""
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(_mask(code)).readline))
+        tokens = list(tokenize.generate_tokens(io.StringIO(mask_magics(code.split("\n"))).readline))
     except (tokenize.TokenError, SyntaxError):
         return []
     return [
@@ -152,7 +154,7 @@ def _marked(body: list[ast.stmt], line: int, alone: bool, cls: str | None) -> Sa
 
 def saved(code: str) -> list[Saved]:
     """The definitions the #@save marks of a cell save (raises SyntaxError)."""
-    tree = ast.parse(_mask(code))
+    tree = ast.parse(mask_magics(code.split("\n")))
     first = next((t.strip() for t in code.split("\n") if t.strip()), "")
     found: list[Saved] = []
     if SAVE.match(first):  # the whole cell
@@ -223,11 +225,3 @@ def compare(
                 (line, f"#@save {node.name} differs from the shim:\n{_diff(node, target, label)}")
             )
     return problems
-
-
-def _mask(code: str) -> str:
-    """IPython magics -> `pass` so the cell parses."""
-    return "\n".join(
-        line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip()[:1] in ("%", "!") else line
-        for line in code.split("\n")
-    )

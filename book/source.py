@@ -24,13 +24,13 @@ from pathlib import Path
 
 from book import FRAMEWORKS, KNOWN_FRAMEWORKS, BuildError, Problem, unknown_framework
 from book.branches import BranchError, selected_names
+from book.savecheck import SAVE
 
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*(.*?)\s*$")
 PY_INFO = re.compile(r"^\{\s*\.python\s+\.input\b([^}]*)\}$")
 ATTR = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 TAB_LINE = re.compile(r"^\s*(?:%%tab|#\s*@tab)\b(.*)$")
 INNER_TAB = re.compile(r"^\s*#\s*@tab\b")
-SAVE_MARK = re.compile(r"#\s*@save\b")
 IMAGE = re.compile(r"!\[[^\]]*\]\([^)\s]+\)")
 
 
@@ -171,7 +171,7 @@ def _code_block(
     numbers = tuple(n for n, _ in rows)
     shifted = numbers != tuple(range(first, first + len(numbers)))
     all_tab = match.group(1).strip() == "all"
-    save = bool(SAVE_MARK.search(code))
+    save = bool(SAVE.search(code))
     block = Code(fence_line, code, first, frameworks, output, save, all_tab)
     block.lines = numbers if shifted else ()
     _dropped_branches(block, dropped)
