@@ -3,7 +3,7 @@
 import pytest
 from matplotlib.lines import Line2D
 
-from d2l_shim._common import PLOT_ENV, ProgressBoard, figure_svg, plot_mode
+from d2l_shim._common import PLOT_ENV, ProgressBoard, figure_svg, legend_label, plot_mode
 from d2l_shim._common import plot as plot_module
 
 
@@ -74,7 +74,36 @@ def test_draw_reuses_one_line_per_label(monkeypatch):
     assert len(board.lines["train_loss"].get_xdata()) == 200
     assert len(board.fig.axes) == 1
     labels = [t.get_text() for t in board.axes.get_legend().get_texts()]
-    assert labels == ["train_loss", "val_loss"]
+    assert labels == ["perte d'entraînement", "perte de validation"]
+
+
+@pytest.mark.parametrize(
+    ("key", "legend"),
+    [
+        ("train_ppl", "perplexité d'entraînement"),
+        ("val_ppl", "perplexité de validation"),
+        ("train_loss", "perte d'entraînement"),
+        ("val_loss", "perte de validation"),
+        ("val_acc", "exactitude de validation"),
+        ("loss", "loss"),  # not a trainer's key: shown as given
+        ("train_x", "train_x"),
+        ("val_", "val_"),
+    ],
+)
+def test_legend_label(key, legend):
+    assert legend_label(key) == legend
+
+
+def test_labels_are_french_and_keys_stay_d2l(monkeypatch):
+    """Legend and x label in French; the data stay under d2l's keys (``history['val_ppl']``)."""
+    monkeypatch.setenv(PLOT_ENV, "none")
+    board = ProgressBoard()
+    board.draw(1, 12.0, "train_ppl")
+    board.draw(1, 11.0, "val_ppl")
+    labels = [t.get_text() for t in board.axes.get_legend().get_texts()]
+    assert labels == ["perplexité d'entraînement", "perplexité de validation"]
+    assert board.axes.get_xlabel() == "époque"
+    assert set(board.data) == set(board.lines) == {"train_ppl", "val_ppl"}
 
 
 def test_live_mode_shows_at_most_once_per_min_interval(monkeypatch):

@@ -199,6 +199,10 @@ def test_short_training_lowers_perplexity(fw, data, name):
     val = [ppl for _, ppl in trainer.history["val_ppl"]]
     assert len(val) == 3 and val[-1] < val[0] < V and val[-1] < 21  # uniform guess: 28
     assert "train_ppl" in trainer.history and len(trainer.epoch_times) == 3
+    axes = trainer.model.board.axes  # the figure a reader sees: French labels
+    legend = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert legend == ["perplexité d'entraînement", "perplexité de validation"]
+    assert axes.get_xlabel() == "époque"
 
 
 def test_seeded_runs_give_identical_losses(fw, data):

@@ -12,7 +12,7 @@ from .hyperparams import (
     check_shape,
     seed_python_and_numpy,
 )
-from .plot import PLOT_ENV, ProgressBoard, figure_svg, plot_mode
+from .plot import PLOT_ENV, XLABEL, ProgressBoard, figure_svg, legend_label, plot_mode
 from .text import BatchLoader, DataModule, TimeMachine, Vocab, build_corpus, make_windows
 from .training import LanguageModelBase, ModuleBase, TrainerBase, device_error
 
@@ -31,6 +31,7 @@ __all__ = [
     "ProgressBoard",
     "TimeMachine",
     "TrainerBase",
+    "XLABEL",
     "Vocab",
     "add_to_class",
     "build_corpus",
@@ -43,6 +44,7 @@ __all__ = [
     "check_shape",
     "fetch",
     "figure_svg",
+    "legend_label",
     "make_windows",
     "plot_mode",
     "seed_python_and_numpy",

@@ -23,6 +23,20 @@ from .hyperparams import HyperParameters
 
 PLOT_ENV = "D2L_PLOT"
 MODES = ("live", "final", "none")
+XLABEL = "époque"  # the x label when none is given
+# A curve is drawn under a d2l key ('train_ppl', 'val_loss': history keys, unchanged) and shown
+# in the legend in French: « perplexité d'entraînement », « perte de validation ».
+METRICS = {"ppl": "perplexité", "loss": "perte", "acc": "exactitude"}
+SPLITS = {"train_": "d'entraînement", "val_": "de validation"}
+
+
+def legend_label(key: str) -> str:
+    """The legend of the curve ``key``: French for the trainer's keys, else ``key`` itself."""
+    for prefix, split in SPLITS.items():
+        metric = METRICS.get(key.removeprefix(prefix)) if key.startswith(prefix) else None
+        if metric:
+            return f"{metric} {split}"
+    return key
 
 
 def plot_mode() -> str:
@@ -125,7 +139,7 @@ class ProgressBoard(HyperParameters):
         ax = self.axes
         ax.set_xscale(self.xscale)
         ax.set_yscale(self.yscale)
-        ax.set_xlabel(self.xlabel or "epoch")
+        ax.set_xlabel(self.xlabel or XLABEL)
         if self.ylabel:
             ax.set_ylabel(self.ylabel)
         if self.xlim:
@@ -144,7 +158,7 @@ class ProgressBoard(HyperParameters):
                 ys,
                 linestyle=self.ls[i % len(self.ls)],
                 color=self.colors[i % len(self.colors)],
-                label=label,
+                label=legend_label(label),
             )
             self.lines[label] = line
             self.axes.legend()

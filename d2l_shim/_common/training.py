@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .hyperparams import HyperParameters, capped_epochs, check_positive, check_positive_int
-from .plot import ProgressBoard
+from .plot import XLABEL, ProgressBoard
 
 
 class ModuleBase(HyperParameters):
@@ -54,7 +54,7 @@ class ModuleBase(HyperParameters):
         return math.inf, ""
 
     def make_board(self) -> ProgressBoard:
-        return ProgressBoard(xlabel="epoch")
+        return ProgressBoard(xlabel=XLABEL)
 
     def training_step(self, batch: Sequence) -> Any:
         return self.loss(self(*batch[:-1]), batch[-1])
