@@ -11,7 +11,8 @@ A local image must be a file inside the chapter's folder (e.g. `img/`); it keeps
 folder beside the notebooks, so two images never share a name and nothing lands outside them.
 
 Numbers: section N is the N-th chapter file of the book; its headings are N, N.1, N.1.1;
-figures, tables and equations are N.1, N.2, ... in the order of the file.
+figures, tables and equations are N.1, N.2, ... in the order of the file. A :numref: reads
+« figure 1.1 » inside a sentence and « Figure 1.1 » when it opens one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^(#{1,6})\s+\S")
 LARGE_IMAGE = 20 << 20  # bytes: no book figure needs more (a warning above)
 WORD = {"section": "Section", "figure": "Figure", "table": "Tableau", "equation": "Équation"}
+# What may stand before a :numref: that opens a sentence: nothing, or a sentence's end, then
+# only markup (list marker, emphasis, opening bracket). Elsewhere the word is lower case, as
+# French writes it after its article: « la figure 1.1 », « La section 2 montre ».
+SENTENCE_START = re.compile(r"(?:^|[.!?…])[\s*_#>|(\[-]*$")
 
 
 @dataclass(frozen=True)
@@ -181,11 +186,12 @@ def local_image(section: Section, src: str) -> tuple[Path, str]:
     return file, file.relative_to(folder).as_posix()
 
 
-def _link(name: str, target: Target, stem: str) -> str:
+def _link(name: str, target: Target, stem: str, opens_sentence: bool = True) -> str:
     where = f"#{name}" if target.stem == stem else f"{target.stem}.ipynb#{name}"
     if target.kind == "equation":
         return f"[({target.number})]({where})"
-    return f"[{WORD[target.kind]} {target.number}]({where})"
+    word = WORD[target.kind] if opens_sentence else WORD[target.kind].lower()
+    return f"[{word} {target.number}]({where})"
 
 
 def convert(lines: list[Line], section: Section, idx: Index) -> tuple[str, list[tuple[Path, str]]]:
@@ -193,11 +199,15 @@ def convert(lines: list[Line], section: Section, idx: Index) -> tuple[str, list[
     out: list[str] = []
     images: list[tuple[Path, str]] = []
     stem = section.stem
+    before = ""  # the paragraph's text before the current line
 
     def ref(match: re.Match[str]) -> str:
         name = match.group(1)
         target = idx.targets.get(name)
-        return _link(name, target, stem) if target else match.group(0)
+        if target is None:
+            return match.group(0)
+        opens = SENTENCE_START.search(before + match.string[: match.start()]) is not None
+        return _link(name, target, stem, opens)
 
     def image(match: re.Match[str]) -> str:
         caption, src = match.groups()
@@ -236,6 +246,8 @@ def convert(lines: list[Line], section: Section, idx: Index) -> tuple[str, list[
         text = CITE.sub(lambda m: f"[{m.group(1)}]", text)
         text = IMAGE.sub(image, text)
         out.append(text)
+        in_paragraph = ln.text.strip() and not HEADING.match(ln.text)
+        before = f"{before}{ln.text} " if in_paragraph else ""
     return "\n".join(out), images
 
 

@@ -203,7 +203,33 @@ def test_roles_number_link_and_tag():
     md, _ = roles.convert(section.blocks[0].lines, section, idx)
     assert "$$a = b \\tag{1.1}$$" in md
     assert '<a id="sec_s"></a>' in md and '<a id="eq_a"></a>' in md
-    assert "[Section 1](#sec_s), [(1.1)](#eq_a) and [Section 2](o.ipynb#sec_other)" in md
+    assert "[section 1](#sec_s), [(1.1)](#eq_a) and [section 2](o.ipynb#sec_other)" in md
+
+
+@pytest.mark.parametrize(
+    ("prose", "word"),
+    [
+        ("La :numref:`fig_f` montre x.", "figure"),  # after its article
+        ("Voir la\n:numref:`fig_f`.", "figure"),  # mid-sentence, at a line's start
+        ("Comme le montre la figure (:numref:`fig_f`).", "figure"),
+        (":numref:`fig_f` montre x.", "Figure"),  # opens the paragraph
+        ("Fin. :numref:`fig_f` montre x.", "Figure"),  # opens a sentence
+        ("Fin ?\n:numref:`fig_f` montre x.", "Figure"),
+        ("* :numref:`fig_f` montre x.", "Figure"),  # a list item
+        ("1. (:numref:`fig_f` montre x.)", "Figure"),
+        ("Un titre\n\n:numref:`fig_f` montre x.", "Figure"),  # a new paragraph
+        ("## Titre\n:numref:`fig_f` montre x.", "Figure"),  # after a heading
+        ("Le :numref:`tab_t` et la :numref:`sec_f`.", "tableau"),
+    ],
+)
+def test_numref_is_lower_case_inside_a_sentence(prose, word):
+    text = "# F\n:label:`sec_f`\n\n![c](x.svg)\n:label:`fig_f`\n\n| a |\n|--|\n:label:`tab_t`\n\n"
+    section = parse(text + prose + "\n", "f.md")
+    md, _ = roles.convert(section.blocks[0].lines, section, roles.index([section]))
+    body = md.split('<a id="tab_t"></a>')[-1]
+    assert f"[{word} 1." in body
+    if "sec_f" in prose:
+        assert "la [section 1](#sec_f)" in body
 
 
 # --- #@save ----------------------------------------------------------------------------------
@@ -285,7 +311,7 @@ def test_fixture_notebook_content(tmp_path):
     text = "".join("".join(c["source"]) for c in nb["cells"])
     assert "Texte pour MXNet et TensorFlow." in text and "PyTorch seulement" not in text
     assert "name = 'mx'" in text and "tab.selected" not in text and "%%tab" not in text
-    assert "d2lbook" not in text and "[Section 2](intro.ipynb#sec_intro)" in text
+    assert "d2lbook" not in text and "[section 2](intro.ipynb#sec_intro)" in text
     assert ":numref:`not_a_ref`" in text  # ```bash stays verbatim prose
     assert (tmp_path / "notebooks/mxnet/img/demo.svg").is_file()
     assert not (tmp_path / "notebooks/pytorch").exists()

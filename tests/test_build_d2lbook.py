@@ -51,7 +51,7 @@ FIGURES = [
         """\
 # Figures et équations <a id="sec_figures"></a>
 
-Voir [Figure 4.1](#fig_cellule), [(4.1)](#eq_etat) et [(4.2)](#eq_sortie), un passage marqué
+Voir [figure 4.1](#fig_cellule), [(4.1)](#eq_etat) et [(4.2)](#eq_sortie), un passage marqué
 pour les diapositives, un autre et [**un lien**](x.md)
 .""",
     ),
