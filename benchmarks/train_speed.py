@@ -285,18 +285,27 @@ def table(results: dict, epochs: int) -> str:
 
 
 def median_run(runs: list[dict]) -> dict:
-    """The run of median time among ``runs`` (the slower middle one for an even count), with
-    every run's seconds in ``all_seconds``; the first failure if any run failed."""
+    """The run of median time among ``runs`` (CPU time when recorded, else wall time; the slower
+    middle one for an even count), with every run's seconds in ``all_seconds`` (and CPU seconds
+    in ``all_cpu_seconds``); the first failure if any run failed."""
     failed = [r for r in runs if "error" in r]
     if failed:
         return failed[0]
-    ordered = sorted(runs, key=lambda r: r["seconds"])
-    return {**ordered[len(ordered) // 2], "all_seconds": [r["seconds"] for r in runs]}
+    ordered = sorted(runs, key=lambda r: r.get("cpu_seconds", r["seconds"]))
+    median = {**ordered[len(ordered) // 2], "all_seconds": [r["seconds"] for r in runs]}
+    if all("cpu_seconds" in r for r in runs):
+        median["all_cpu_seconds"] = [r["cpu_seconds"] for r in runs]
+    return median
 
 
 def per_epoch(r: dict | None) -> float | None:
     """Seconds per epoch of a run; None when it did not run or failed."""
     return r["seconds"] / r["epochs"] if r and "seconds" in r else None
+
+
+def cpu_per_epoch(r: dict | None) -> float | None:
+    """CPU seconds per epoch of a run (the kernel process); None when not recorded."""
+    return r["cpu_seconds"] / r["epochs"] if r and "cpu_seconds" in r else None
 
 
 def targets(results: dict, epochs: int) -> list[str]:
@@ -343,22 +352,35 @@ def targets(results: dict, epochs: int) -> list[str]:
 
 
 def stack_targets(results: dict, stack: str) -> list[str]:
-    """The shim's epoch on ``stack`` against the pinned stack's, per row: at most +10 %."""
+    """The shim's epoch on ``stack`` against the pinned stack's, per row: at most +10 %.
+
+    Judged on CPU seconds per epoch (median run): the kernels run one thread each, so CPU time
+    is the work an epoch costs, which other jobs on a shared machine do not inflate as they do
+    wall time (shown beside it). Runs recorded before CPU time was measured are judged on wall
+    time, and the line says so.
+    """
     lines = []
     if stack == REFERENCE_STACK:
         return lines
     for framework in FRAMEWORKS:
         for model in MODELS:
-            ref = per_epoch(results.get(row_key("shim", framework, model)))
-            new = per_epoch(results.get(row_key("shim", framework, model, stack)))
+            ref_run = results.get(row_key("shim", framework, model))
+            new_run = results.get(row_key("shim", framework, model, stack))
+            ref, new = per_epoch(ref_run), per_epoch(new_run)
             if ref is None or new is None:
                 continue
-            change = new / ref - 1
+            ref_cpu, new_cpu = cpu_per_epoch(ref_run), cpu_per_epoch(new_run)
+            by_cpu = ref_cpu is not None and new_cpu is not None
+            change = (new_cpu / ref_cpu if by_cpu else new / ref) - 1
             verdict = "met" if change <= STACK_TARGET else "MISSED"
+            measure = (
+                f"CPU {new_cpu:.2f} vs {ref_cpu:.2f} s/epoch (wall {new:.2f} vs {ref:.2f})"
+                if by_cpu
+                else f"wall {new:.2f} vs {ref:.2f} s/epoch (no CPU time recorded)"
+            )
             lines.append(
-                f"- {framework} {model}, {stack} stack vs {REFERENCE_STACK}: shim {new:.2f} vs "
-                f"{ref:.2f} s/epoch, {change * 100:+.1f} % (target: at most "
-                f"+{STACK_TARGET * 100:.0f} %: {verdict})"
+                f"- {framework} {model}, {stack} stack vs {REFERENCE_STACK}: shim {measure}, "
+                f"{change * 100:+.1f} % (target: at most +{STACK_TARGET * 100:.0f} %: {verdict})"
             )
     return lines
 
@@ -494,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
                 status += (
                     " (median of " + ", ".join(f"{s:.0f}" for s in result["all_seconds"]) + " s)"
                 )
+            if cpu := cpu_per_epoch(result):
+                status += f", CPU {cpu:.2f} s/epoch"
             print(f"    {name}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
         save_results(results, results_file)
     if args.section:
