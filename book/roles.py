@@ -28,7 +28,6 @@ EQLABEL = re.compile(r"^\s*:eqlabel:`([^`]+)`\s*$")
 NUMREF = re.compile(r":numref:`([^`]+)`")
 EQREF = re.compile(r":eqref:`([^`]+)`")
 CITE = re.compile(r":cite:`([^`]+)`")
-GLUE = re.compile(r":glue:`([^`]*)`")  # a value recorded by d2l.glue(name, ...) in a code cell
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^(#{1,6})\s+\S")
 LARGE_IMAGE = 20 << 20  # bytes: no book figure needs more (a warning above)
@@ -235,7 +234,6 @@ def convert(lines: list[Line], section: Section, idx: Index) -> tuple[str, list[
         text = NUMREF.sub(ref, text)
         text = EQREF.sub(ref, text)
         text = CITE.sub(lambda m: f"[{m.group(1)}]", text)
-        text = GLUE.sub(lambda m: f"`{m.group(1)}`", text)  # placeholder until values are known
         text = IMAGE.sub(image, text)
         out.append(text)
     return "\n".join(out), images

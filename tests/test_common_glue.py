@@ -12,13 +12,18 @@ from d2l_shim._common import GLUE_MIME, glue, glue_text, recorded
 @pytest.mark.parametrize(
     ("value", "fmt", "text"),
     [
-        (6.2618, ".2f", "6.26"),  # the decimal point, as the printed tables show it
-        (6.2618, None, "6.2618"),
+        (6.2618, ".2f", "6,26"),  # French: a decimal comma
+        (6.2618, None, "6,2618"),
         (13212, ",d", "13\u202f212"),  # grouped thousands: narrow no-break space
-        (1234567.891, "_.1f", "1\u202f234\u202f567.9"),
-        (np.float32(0.5), ".1%", "50.0%"),
+        (13212, None, "13212"),
+        (1234567.891, "_.1f", "1\u202f234\u202f567,9"),
+        (1234567.891, ",.2f", "1\u202f234\u202f567,89"),
+        (np.float32(0.125), ".1%", "12,5\u202f%"),
         (np.int64(7), None, "7"),
+        (2.5e-05, ".1e", "2,5e-05"),
+        (True, None, "True"),
         ("plus basse", None, "plus basse"),
+        ("v1.2", None, "v1.2"),  # a string as it is
         ("x", ">3", "  x"),
     ],
 )
@@ -27,8 +32,8 @@ def test_glue_text(value, fmt, text):
 
 
 def test_glue_records_and_returns_the_text():
-    assert glue("best_ppl", 6.2618, fmt=".2f") == "6.26"
-    assert recorded()["best_ppl"] == "6.26"
+    assert glue("best_ppl", 6.2618, fmt=".2f") == "6,26"
+    assert recorded()["best_ppl"] == "6,26"
     glue("best_ppl", 7, fmt="d")  # a rerun replaces the value
     assert recorded()["best_ppl"] == "7"
 
@@ -58,7 +63,7 @@ def test_glue_displays_one_output_in_ipython(monkeypatch):
     monkeypatch.setitem(sys.modules, "IPython.display", display)
     text = glue("val_ppl", 6.2618, ".2f")
     assert shown == [
-        ({"text/plain": "val_ppl = 6.26", GLUE_MIME: {"name": "val_ppl", "text": "6.26"}}, True)
+        ({"text/plain": "val_ppl = 6,26", GLUE_MIME: {"name": "val_ppl", "text": "6,26"}}, True)
     ]
     # the returned text is not echoed again as the cell's result
     assert hasattr(text, "_ipython_display_") and text._ipython_display_() is None

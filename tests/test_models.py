@@ -60,8 +60,8 @@ def test_glue_is_the_common_one_and_takes_a_framework_scalar(fw):
 
     assert fw.d2l.glue is _common.glue
     loss = fw.tensor(np.array(2.0, dtype=np.float32))  # a 0-d tensor, e.g. a mean loss
-    assert fw.d2l.glue("mean_loss", float(loss), fmt=".2f") == "2.00"
-    assert _common.recorded()["mean_loss"] == "2.00"
+    assert fw.d2l.glue("mean_loss", float(loss), fmt=".2f") == "2,00"
+    assert _common.recorded()["mean_loss"] == "2,00"
 
 
 def test_devices(fw):

@@ -8,10 +8,12 @@ The build (book/glue.py) reads the recorded values from the executed notebook's 
 ``{"name": ..., "text": ...}`` and whose ``text/plain`` (``val_ppl = 6.26``) is what a reader
 who reruns the notebook sees. Outside IPython the value is only recorded (``recorded()``).
 
-The text is ``format(value, fmt)`` (``str(value)`` without ``fmt``): numbers keep the decimal
-point as Python prints them, so the prose shows the same string as the cell's printed table;
-grouped thousands (``fmt=",d"`` or ``"_d"``) are separated by a narrow no-break space
-(U+202F), the book's rule for numbers: ``13 212``.
+The text of a number is ``format(value, fmt)`` (``str(value)`` without ``fmt``) written the
+French way, as the book's prose: a decimal comma (``6,26``), thousands grouped by ``fmt=",d"``
+(or ``"_d"``) separated by a narrow no-break space (U+202F: ``13 212``), and that space before
+``%`` (``fmt=".1%"``: ``12,5 %``). Printed tables keep Python's decimal point. A string is
+shown as it is (``format(value, fmt)`` with ``fmt``): glue a string to let the code choose a
+word, e.g. « plus basse » or « plus haute ». The text is inserted in the Markdown as it is.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class GlueText(str):
 
 
 def glue_text(value: Any, fmt: str | None = None) -> str:
-    """The text shown for ``value``: ``format(value, fmt)``, thousands separated by U+202F."""
+    """The text shown for ``value``: ``format(value, fmt)``, numbers written the French way."""
     if isinstance(value, str):
         return format(value, fmt) if fmt else value
     if not isinstance(value, numbers.Number):  # bool is a Number
@@ -44,12 +46,13 @@ def glue_text(value: Any, fmt: str | None = None) -> str:
             f"glue : value doit être un nombre ou une chaîne (reçu : {type(value).__name__}) ; "
             "convertissez un tenseur avec float(...) ou int(...)"
         )
-    if not fmt:
-        return str(value)
-    text = format(value, fmt)
-    if "," in fmt or "_" in fmt:  # grouping options of the format mini-language
+    text = format(value, fmt) if fmt else str(value)
+    if isinstance(value, bool):
+        return text
+    if fmt and ("," in fmt or "_" in fmt):  # grouping options of the format mini-language
         text = text.replace(",", NNBSP).replace("_", NNBSP)
-    return text
+    text = text.replace(".", ",")
+    return text[:-1] + NNBSP + "%" if text.endswith("%") else text
 
 
 def glue(name: str, value: Any, fmt: str | None = None) -> str:
