@@ -382,7 +382,8 @@ def reference_glue(
         return {}
     meta = nb["metadata"]["d2l"]
     target = notebook_path(book, section, meta["framework"], "executed")
-    key = cache_key(nb, dependency_files(ROOT, Path(args.shim)), None)
+    on_disk = json.loads(dumps(nb))  # as `execute` reads it (key order matters to the key)
+    key = cache_key(on_disk, dependency_files(ROOT, Path(args.shim)), None)
     if target.is_file():
         executed = json.loads(target.read_text(encoding="utf-8"))
         if executed["metadata"].get("d2l", {}).get("cache_key") == key:
