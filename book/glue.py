@@ -43,6 +43,13 @@ def roles(lines: list[Line]) -> list[tuple[int, str]]:
     return [(ln.number, m) for ln in lines if not ln.verbatim for m in ROLE.findall(ln.text)]
 
 
+def in_math(text: str, start: int) -> bool:
+    """Whether position `start` of a line lies between `$` signs (inline or display math on
+    that line): a value there could not switch with the framework tabs of the pages."""
+    before = text[:start].replace("\\$", "")
+    return before.count("$$") % 2 == 1 or before.replace("$$", "").count("$") % 2 == 1
+
+
 @dataclass(frozen=True)
 class Call:
     line: int  # line in the cell's code, from 1
@@ -136,6 +143,11 @@ def check(section: Section, frameworks: tuple[str, ...]) -> list[Problem]:
     for block in section.blocks:
         if not isinstance(block, Prose):
             continue
+        for ln in block.lines:
+            for m in [] if ln.verbatim else ROLE.finditer(ln.text):
+                if in_math(ln.text, m.start()):
+                    msg = f":glue:`{m.group(1)}` inside $...$: put the value outside the formula"
+                    report(ln.number, msg, "")
         for line, name in roles(block.lines):
             if not NAME.fullmatch(name):
                 report(line, f":glue:`{name}`: a glue name must match {NAME_RULE}", "")

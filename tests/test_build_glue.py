@@ -179,8 +179,24 @@ GLUE_LOOP = cell("all", "for n in names:\n    d2l.glue(n, 1)")
             "so that the prose shows one value",
         ),
         ("# T\n\nVaut :glue:`Bad`.\n", "3: :glue:`Bad`: a glue name must match [a-z][a-z0-9_]*"),
+        (
+            f"# T\n\n{GLUE_X_ALL}\n$$y = :glue:`x`$$\n",
+            "8: :glue:`x` inside $...$: put the value outside the formula",
+        ),
+        (
+            f"# T\n\n{GLUE_X_ALL}\nSoit $p = :glue:`x`$ et \\$ :glue:`x`.\n",
+            "8: :glue:`x` inside $...$: put the value outside the formula",
+        ),
     ],
-    ids=["no cell", "one framework only", "not literal", "two cells", "bad name"],
+    ids=[
+        "no cell",
+        "one framework only",
+        "not literal",
+        "two cells",
+        "bad name",
+        "in display math",
+        "in math",
+    ],
 )
 def test_check_errors_name_the_line(tmp_path, capsys, text, expected):
     chapters, file = write(tmp_path, text)
