@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from book import FRAMEWORKS, BuildError, Problem, chapter_files, roles
+from book import FRAMEWORKS, BuildError, Problem, chapter_files, glue, roles
 from book.check import check_section
 from book.notebook import (
     build,
     copy_file,
     dumps,
     dumps_references,
+    load_glue,
     load_references,
     references_file,
     sweep_temp,
@@ -198,8 +199,9 @@ def write_notebooks(book: Book) -> list[Path]:
             if fw not in frameworks_of(section):
                 remove_stale(book, section, fw)
                 continue
-            refs = load_references(references_file(section, fw))
-            nb, images = build(section, fw, book.index, refs, book.site_url)
+            file = references_file(section, fw)
+            refs, glued = load_references(file), load_glue(file)
+            nb, images = build(section, fw, book.index, refs, book.site_url, glued)
             path = notebook_path(book, section, fw)
             written += write_atomic(path, dumps(nb))
             for src, dest in images:
@@ -225,7 +227,7 @@ def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
     )
 
     deps = dependency_files(ROOT, Path(args.shim))
-    todo = []
+    todo, unglued = [], 0
     for path in paths:
         nb = json.loads(path.read_text(encoding="utf-8"))
         meta = nb["metadata"]["d2l"]
@@ -234,13 +236,16 @@ def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
         if target.is_file():
             old = json.loads(target.read_text(encoding="utf-8"))
             if old["metadata"].get("d2l", {}).get("cache_key") == key:
-                updated = publish(path, with_outputs(nb, old), target)
+                cached = with_outputs(nb, old)
+                ok = glued(cached)
+                updated = publish(path, cached, target)
                 what = "prose or figures updated, code " if updated else ""
                 say(f"{meta['source']} {meta['framework']}: {what}unchanged, cached ({target})")
+                unglued += not ok
                 continue
         todo.append((path, nb, key, target))
     if not todo:
-        return 0
+        return 1 if unglued else 0
     jobs, threads = plan_jobs(len(todo), args.jobs)
     say(f"execute: {len(todo)} notebook(s), {jobs} at a time, {threads} thread(s) each")
     start, kernels = time.monotonic(), Kernels()
@@ -256,7 +261,7 @@ def execute(book: Book, args: argparse.Namespace, paths: list[Path]) -> int:
             say("execute: interrupted; kernels stopped, no unfinished notebook written")
             return 130
     say(f"execute: done in {time.monotonic() - start:.0f} s")
-    return 0 if all(ok) else 1
+    return 0 if all(ok) and not unglued else 1
 
 
 def execute_one(
@@ -291,8 +296,22 @@ def execute_one(
     finally:
         heartbeat.end(where)
     executed.metadata["d2l"]["cache_key"] = key
+    ok = glued(executed)
     publish(path, executed, target)
-    return True
+    return ok
+
+
+def glued(executed: dict) -> bool:
+    """Fill the executed notebook's prose with the values its run glued; False (each reference
+    to a value the run did not record printed as an error) when some are missing."""
+    meta = executed["metadata"]["d2l"]
+    missing = glue.apply(executed)
+    for line, name in missing:
+        say(
+            f"{meta['source']}:{line}: error: :glue:`{name}`: the {meta['framework']} run "
+            f"recorded no value '{name}' (no d2l.glue('{name}', ...) was executed)"
+        )
+    return not missing
 
 
 def publish(path: Path, executed: dict, target: Path) -> bool:
@@ -312,7 +331,8 @@ def failure(err: CellFailure) -> str:
 
 
 def outputs(book: Book, args: argparse.Namespace) -> int:
-    """Execute seeded, store the outputs of output="check" cells as reference outputs."""
+    """Execute seeded, store the outputs of output="check" cells as reference outputs, with the
+    glue values of the book's full-length run (reference_glue)."""
     from book.execute import CellFailure, Kernels, check_outputs, kernel_env, run, with_seed
 
     epochs = 1 if args.max_epochs is None else args.max_epochs
@@ -324,24 +344,56 @@ def outputs(book: Book, args: argparse.Namespace) -> int:
             if fw not in frameworks_of(section):
                 continue
             nb, _ = build(section, fw, book.index, site_url=book.site_url)
-            if not any(c["metadata"]["d2l"].get("key") for c in nb["cells"]):
-                continue
-            path = notebook_path(book, section, fw)
-            say(f"{section.path} {fw}: executing for reference outputs")
-            try:
-                executed = run(with_seed(nb, fw), path.parent, env, args.timeout, kernels=kernels)
-            except CellFailure as err:
-                say(failure(err))
-                failed += 1
-                continue
-            except KeyboardInterrupt:
-                kernels.stop()
-                raise
             file = references_file(section, fw)
-            write_atomic(file, dumps_references(check_outputs(executed)))
+            values = reference_glue(book, args, section, nb)
+            checks = any(c["metadata"]["d2l"].get("key") for c in nb["cells"])
+            if not (checks or values or file.is_file()):
+                continue
+            cells = {}
+            path = notebook_path(book, section, fw)
+            if checks:
+                say(f"{section.path} {fw}: executing for reference outputs")
+                try:
+                    executed = run(
+                        with_seed(nb, fw), path.parent, env, args.timeout, kernels=kernels
+                    )
+                except CellFailure as err:
+                    say(failure(err))
+                    failed += 1
+                    continue
+                except KeyboardInterrupt:
+                    kernels.stop()
+                    raise
+                cells = check_outputs(executed)
+            write_atomic(file, dumps_references(cells, values))
             say(f"{section.path} {fw}: reference outputs in {shown(file)}")
     write_notebooks(book)
     return 1 if failed else 0
+
+
+def reference_glue(
+    book: Book, args: argparse.Namespace, section: Section, nb: dict
+) -> dict[str, str]:
+    """The glue values of the book's reference run: those of the executed notebook under
+    --out when it ran the current code at full length (no --max-epochs); else {} (said)."""
+    from book.execute import cache_key, dependency_files
+
+    if not any("glue" in c["metadata"]["d2l"] for c in nb["cells"]):
+        return {}
+    meta = nb["metadata"]["d2l"]
+    target = notebook_path(book, section, meta["framework"], "executed")
+    on_disk = json.loads(dumps(nb))  # as `execute` reads it (key order matters to the key)
+    key = cache_key(on_disk, dependency_files(ROOT, Path(args.shim)), None)
+    if target.is_file():
+        executed = json.loads(target.read_text(encoding="utf-8"))
+        if executed["metadata"].get("d2l", {}).get("cache_key") == key:
+            return glue.recorded(executed)
+    say(
+        f"{meta['source']} {meta['framework']}: glue values not recorded: no full-length run "
+        f"of the current code in {target.parent} (`python build.py execute` without "
+        "--max-epochs first)"
+    )
+    return {}
 
 
 def pages(book: Book) -> int:

@@ -1,7 +1,8 @@
 """Everything `build.py check` verifies in a parsed section, as a list of Problems.
 
 Errors: tab.selected forms and names, roles (dangling refs, duplicate labels, missing images),
-`#@save` drift from the shim. Warnings: an output="check" cell without stored reference outputs.
+`#@save` drift from the shim, :glue: references no cell records (book/glue.py). Warnings: an
+output="check" cell without stored reference outputs, a :glue: name without a reference value.
 Notes: frameworks named in the chapter that the book does not build (their cells are dropped).
 Only the frameworks that get a notebook (source.frameworks_of) are checked.
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from book import SHIM_MODULE, Problem, roles, savecheck
+from book import SHIM_MODULE, Problem, glue, roles, savecheck
 from book.branches import BranchError, select
-from book.notebook import cell_key, load_references, references_file
-from book.source import Code, Section, frameworks_of
+from book.notebook import cell_key, load_glue, load_references, references_file
+from book.source import Code, Prose, Section, frameworks_of
 
 
 def check_section(
@@ -29,9 +30,11 @@ def check_section(
             except BranchError as err:
                 problems.append(Problem(section.path, block.chapter_line(err.line), err.message))
                 break
+    problems += glue.check(section, frameworks)
     for fw in (f for f in frameworks if f in frameworks_of(section)):
         problems += _save_problems(section, codes, resolved, fw, shim_dir)
         problems += _reference_warnings(section, codes, resolved, fw)
+        problems += _glue_warnings(section, fw)
     return sorted(set(problems))
 
 
@@ -72,3 +75,26 @@ def _reference_warnings(
             )
             out.append(Problem(section.path, b.fence_line, msg, warning=True))
     return out
+
+
+def _glue_warnings(section: Section, fw: str) -> list[Problem]:
+    """:glue: names without a value of the reference run (the generated notebook shows their
+    names instead): one warning per framework, at the first such reference."""
+    file = references_file(section, fw)
+    values = load_glue(file)
+    missing = [
+        (line, name)
+        for block in section.blocks
+        if isinstance(block, Prose) and fw in block.frameworks
+        for line, name in glue.roles(block.lines)
+        if name not in values and glue.NAME.fullmatch(name)
+    ]
+    if not missing:
+        return []
+    names = ", ".join(dict.fromkeys(name for _, name in missing))
+    msg = (
+        f"[{fw}] no value of the reference run in {file.name} for :glue: {names}; run "
+        f"`python build.py execute {section.path} --framework {fw}` (full length), then "
+        f"`python build.py outputs {section.path} --framework {fw}`"
+    )
+    return [Problem(section.path, missing[0][0], msg, warning=True)]

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from book import DISPLAY_NAME, DOWNLOADS, shim_wheel_name
+from book import DISPLAY_NAME, DOWNLOADS, glue, shim_wheel_name
 from book.branches import select
 from book.roles import Index, convert, split_targets, target_meta
 from book.source import Code, Line, Prose, Section
@@ -111,11 +111,20 @@ def load_references(file: Path) -> dict[str, list[dict[str, Any]]]:
     return {key: cell["outputs"] for key, cell in data["cells"].items()}
 
 
-def dumps_references(cells: dict[str, dict[str, Any]]) -> str:
-    return (
-        json.dumps({"format": 1, "cells": cells}, indent=1, sort_keys=True, ensure_ascii=False)
-        + "\n"
-    )
+def load_glue(file: Path) -> dict[str, str]:
+    """{name: text}: the glue values of the book's reference run in a reference file."""
+    if not file.is_file():
+        return {}
+    return dict(json.loads(file.read_text(encoding="utf-8")).get("glue", {}))
+
+
+def dumps_references(cells: dict[str, dict[str, Any]], glued: dict[str, str] | None = None) -> str:
+    """The reference file: outputs of output="check" cells by key, and the glue values of the
+    reference run by name (left out when there are none); sorted keys, same bytes each time."""
+    data: dict[str, Any] = {"format": 1, "cells": cells}
+    if glued:
+        data["glue"] = glued
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 Notebook = dict[str, Any]
@@ -145,9 +154,12 @@ def _origin(section: Section, block: int, line: int, frameworks: tuple[str, ...]
 
 
 def _prose_cells(
-    section: Section, block: int, prose: Prose, idx: Index
+    section: Section, block: int, prose: Prose, idx: Index, values: dict[str, str]
 ) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
-    """One prose block -> Markdown cells: a figure, table or equation gets a cell of its own."""
+    """One prose block -> Markdown cells: a figure, table or equation gets a cell of its own.
+
+    A cell naming glued values shows `values` (the reference run's) and keeps its Markdown
+    with the roles in `metadata.d2l.glue`, for the executed notebook and the pages."""
     cells, images = [], []
     for chunk in split_targets(prose.lines, idx):
         lines = _squeeze_blank(chunk)
@@ -157,6 +169,11 @@ def _prose_cells(
             continue
         images.extend(found)
         meta = _origin(section, block, start, prose.frameworks)
+        roles = glue.roles(lines)
+        if roles:
+            text = text.strip("\n")
+            meta["d2l"]["glue"] = {"markdown": text, "roles": [list(r) for r in roles]}
+            text = glue.fill(text, values)
         target = target_meta(chunk, section, idx)
         if target:
             meta["d2l"]["target"] = target
@@ -192,6 +209,7 @@ def build(
     idx: Index,
     references: dict[str, list[dict[str, Any]]] | None = None,
     site_url: str | None = None,
+    glued: dict[str, str] | None = None,
 ) -> tuple[Notebook, list[tuple[Path, str]]]:
     """The notebook of `section` for `framework` (branches resolved, roles converted).
 
@@ -201,7 +219,8 @@ def build(
     chapter), frameworks (of the block), and `target` for a numbered figure/table/equation;
     `images` (beside the notebook) and `title` (a `# ` heading) where the cell has them. All
     of it lives on the cells: the notebook's own metadata is part of the execution cache key,
-    which a prose edit must not change.
+    which a prose edit must not change. `glued`: the reference run's glue values {name: text},
+    shown in the prose (book/glue.py).
     """
     name = DISPLAY_NAME[framework]
     cells = [
@@ -217,7 +236,7 @@ def build(
         if framework not in block.frameworks:
             continue
         if isinstance(block, Prose):
-            prose, found = _prose_cells(section, k, block, idx)
+            prose, found = _prose_cells(section, k, block, idx, glued or {})
             cells.extend(prose)
             images.extend(found)
             continue
@@ -237,6 +256,8 @@ def build(
             # nbval skips cells that look unrun: number it like a run from the top.
             cell["execution_count"] = sum(c["cell_type"] == "code" for c in cells)
         cells.append(cell)
+    if any("glue" in c["metadata"]["d2l"] for c in cells):
+        cells[0]["source"] += "\n\n" + glue.REFERENCE_NOTE
     _set_ids(cells)
     nb = {
         "cells": cells,

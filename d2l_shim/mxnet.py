@@ -25,6 +25,7 @@ from ._common import (
     add_to_class,
     check_len,
     check_shape,
+    glue,
 )
 
 npx.set_np()
@@ -35,7 +36,7 @@ __all__ = [
     "HyperParameters", "ProgressBoard", "Module", "DataModule", "Classifier", "Trainer",
     "TimeMachine", "Vocab", "RNNScratch", "StackedRNNScratch", "RNNLMScratch", "RNN", "GRU",
     "RNNLM", "cpu", "gpu", "num_gpus", "try_gpu", "set_seed", "add_to_class", "check_shape",
-    "check_len",
+    "check_len", "glue",
 ]  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from ._common import (
     add_to_class,
     check_len,
     check_shape,
+    glue,
     seed_python_and_numpy,
 )
 
@@ -34,7 +35,7 @@ __all__ = [
     "HyperParameters", "ProgressBoard", "Module", "DataModule", "Classifier", "Trainer",
     "TimeMachine", "Vocab", "RNNScratch", "StackedRNNScratch", "RNNLMScratch", "RNN", "GRU",
     "RNNLM", "cpu", "gpu", "num_gpus", "try_gpu", "set_seed", "add_to_class", "check_shape",
-    "check_len",
+    "check_len", "glue",
 ]
 # fmt: on
 

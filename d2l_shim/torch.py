@@ -20,6 +20,7 @@ from ._common import (
     add_to_class,
     check_len,
     check_shape,
+    glue,
     seed_python_and_numpy,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "add_to_class",
     "check_shape",
     "check_len",
+    "glue",
 ]
 
 

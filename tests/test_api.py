@@ -40,6 +40,7 @@ REQUIRED = {
     "add_to_class",
     "check_shape",
     "check_len",
+    "glue",
 }
 
 

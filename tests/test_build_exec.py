@@ -91,6 +91,46 @@ def test_execute_progress_env_cache_and_failure(tmp_path, capsys):
     assert executed.read_bytes() == before  # no half-written output
 
 
+GLUED = """\
+# Glue
+
+```{.python .input}
+%%tab all
+from d2l_shim._common.glue import glue
+glue("n_steps", 13212, fmt=",d")
+if False:
+    glue("never", 0)
+```
+
+Il y a :glue:`n_steps` pas.
+
+Jamais : :glue:`never`.
+"""
+
+
+def test_execute_shows_the_runs_values_and_fails_on_a_name_it_did_not_record(tmp_path, capsys):
+    chapters, file = chapter(tmp_path, GLUED)
+    out = tmp_path / "out"
+    args = ["execute", "--framework", "pytorch", "--out", str(out), "--max-epochs", "1"]
+    assert main(["check", "--framework", "pytorch"], chapters) == 0  # literal names: fine
+    missing = f"{file}:13: error: :glue:`never`: the pytorch run recorded no value 'never'"
+    assert main(args, chapters) == 1
+    assert missing in capsys.readouterr().err
+    nb = json.loads((out / "executed/pytorch/exec.ipynb").read_text())
+    prose = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    assert "Il y a 13\u202f212 pas.\n\nJamais : `never`." in prose
+    (shown,) = nb["cells"][3]["outputs"]  # one output: the value, not echoed again
+    assert shown["data"]["text/plain"] == "n_steps = 13\u202f212"
+    assert main(args, chapters) == 1  # cached, no kernel: the same error
+    err = capsys.readouterr().err
+    assert "unchanged, cached" in err and missing in err
+
+    file.write_text(GLUED.replace("if False:", "if True:"))
+    assert main(args, chapters) == 0, capsys.readouterr().err
+    nb = json.loads((out / "executed/pytorch/exec.ipynb").read_text())
+    assert "Il y a 13\u202f212 pas.\n\nJamais : 0." in ["".join(c["source"]) for c in nb["cells"]]
+
+
 def test_notebooks_run_side_by_side_sharing_the_cores(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     # A cell of each framework (a chapter without one gets no notebook for it).

@@ -55,6 +55,15 @@ def test_exports_the_contract_names(fw):
     assert all(hasattr(fw.d2l, name) for name in fw.d2l.__all__)
 
 
+def test_glue_is_the_common_one_and_takes_a_framework_scalar(fw):
+    from d2l_shim import _common
+
+    assert fw.d2l.glue is _common.glue
+    loss = fw.tensor(np.array(2.0, dtype=np.float32))  # a 0-d tensor, e.g. a mean loss
+    assert fw.d2l.glue("mean_loss", float(loss), fmt=".2f") == "2,00"
+    assert _common.recorded()["mean_loss"] == "2,00"
+
+
 def test_devices(fw):
     d2l = fw.d2l
     assert d2l.cpu() == fw.native_cpu

@@ -36,6 +36,7 @@ from book import (
     PROJECT_ROOT,
     BookIndex,
     chapter_files,
+    glue,
     read_index,
 )
 from book.pages import html
@@ -112,7 +113,8 @@ def render_section(
     }
     toc: list[Heading] = []
     dirs = {fw: path.parent for fw, path in section.paths.items()}
-    body = html.render_body(page_blocks(cells, frameworks), dirs, files, Ids(), toc)
+    glued = {fw: glue.recorded(section.notebooks.get(fw, {})) for fw in frameworks}
+    body = html.render_body(page_blocks(cells, frameworks), dirs, files, Ids(), toc, glued)
     return body, toc
 
 

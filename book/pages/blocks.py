@@ -38,6 +38,7 @@ class Cell:
     frameworks: tuple[str, ...]  # the frameworks of its chapter block
     outputs: tuple[dict[str, Any], ...] = ()
     target: dict[str, str] | None = None  # numbered figure, table or equation
+    glue: dict[str, Any] | None = None  # Markdown with its :glue: roles (book/glue.py)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -93,6 +94,7 @@ def notebook_cells(nb: dict[str, Any], framework: str, where: str = "") -> list[
                 tuple(d2l["frameworks"]),
                 tuple(c.get("outputs", ())),
                 d2l.get("target"),
+                d2l.get("glue"),
             )
         )
     return cells

@@ -1,6 +1,6 @@
 """Blocks of a page -> HTML, through the Jinja2 templates in templates/.
 
-render_body(blocks, notebook_dirs, files, ids, toc)   a section's content
+render_body(blocks, notebook_dirs, files, ids, toc, glued)   a section's content
 render_output(output, files)                         one output of a code cell
 page(...), index_body(...)                           whole pages (templates/page.html)
 """
@@ -17,7 +17,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from book import DISPLAY_NAME
+from book import DISPLAY_NAME, glue
 from book.execute import ANSI
 from book.pages.blocks import Block, Cell, Shared, Tabs
 from book.pages.files import SiteFiles
@@ -99,8 +99,19 @@ def render_output(out: dict[str, Any], files: SiteFiles) -> str:
     return ""
 
 
-def render_target(target: dict[str, str], files: SiteFiles, ids: Ids) -> str:
+Glued = dict[str, dict[str, str]]  # framework -> {name: text} of its run
+
+
+def _glued(markdown: str, glued: Glued | None) -> str:
+    """Markdown with its :glue: roles as the values of the frameworks of `glued`."""
+    return glue.inline_html(markdown, glued, list(glued)) if glued else markdown
+
+
+def render_target(
+    target: dict[str, str], files: SiteFiles, ids: Ids, glued: Glued | None = None
+) -> str:
     """A numbered figure, table or equation, from the cell's metadata (not its Markdown)."""
+    target = {k: _glued(v, glued) if k in ("caption", "markdown") else v for k, v in target.items()}
     ident = ids.unique(target["label"])
     kind, number = target["kind"], target["number"]
     if kind == "equation":
@@ -114,11 +125,17 @@ def render_target(target: dict[str, str], files: SiteFiles, ids: Ids) -> str:
     return PARTS.table(ident, body, WORD[kind], number, caption)
 
 
-def render_cell(cell: Cell, files: SiteFiles, ids: Ids, toc: list[Heading] | None) -> str:
+def render_cell(
+    cell: Cell, files: SiteFiles, ids: Ids, toc: list[Heading] | None, glued: Glued | None = None
+) -> str:
+    """One cell; a prose cell with :glue: roles shows the values of the frameworks in `glued`
+    (each with its framework's tab) instead of the values written in its notebook."""
+    glued = glued if cell.glue else None
     if cell.kind == "markdown":
         if cell.target:
-            return PARTS.prose(Markup(render_target(cell.target, files, ids)))
-        return PARTS.prose(Markup(markdown_to_html(cell.source, files, ids, toc)))
+            return PARTS.prose(Markup(render_target(cell.target, files, ids, glued)))
+        source = _glued(cell.glue["markdown"], glued) if glued else cell.source
+        return PARTS.prose(Markup(markdown_to_html(source, files, ids, toc)))
     code = Markup(highlight(cell.source.rstrip("\n") + "\n", _LEXER, _FORMATTER))
     outputs = Markup("".join(render_output(o, files) for o in cell.outputs))
     return PARTS.code_cell(code, outputs)
@@ -130,20 +147,25 @@ def render_body(
     files: SiteFiles,
     ids: Ids,
     toc: list[Heading],
+    glued: Glued | None = None,
 ) -> str:
-    """Shared prose once (its headings go to `toc`), tab groups for the rest."""
+    """Shared prose once (its headings go to `toc`), tab groups for the rest. `glued`: the
+    glue values of each framework's run (every framework of the book, {} without a run):
+    shared prose shows each framework's, a tab its own."""
+    glued = glued or {}
     parts, groups = [], 0
     for block in blocks:
         if isinstance(block, Shared):
             files.notebook_dir = notebook_dirs[block.cell.framework]
-            parts.append(render_cell(block.cell, files, ids, toc))
+            parts.append(render_cell(block.cell, files, ids, toc, glued))
             continue
         assert isinstance(block, Tabs)
         groups += 1
         panels = []
         for fw, cells in block.panels.items():
             files.notebook_dir = notebook_dirs[fw]
-            body = "\n".join(render_cell(c, files, ids, None) for c in cells)
+            own = {fw: glued.get(fw, {})}
+            body = "\n".join(render_cell(c, files, ids, None, own) for c in cells)
             panels.append((fw, DISPLAY_NAME[fw], Markup(body)))
         for fw, _, _ in panels:
             ids.taken |= {f"g{groups}-{fw}", f"g{groups}-{fw}-panel"}

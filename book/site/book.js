@@ -3,8 +3,9 @@
  * The choice comes from, in order: the URL (?framework=mxnet), localStorage (remembered across
  * pages and reloads, from a static server as from file://), then PyTorch. A group without code
  * for the chosen framework shows its first tab and says so; elements marked
- * data-show-for="FW" (the notebook download) show for that framework only. The page's table
- * of contents is open on wide screens (a sidebar), folded on phones. No request, no dependency.
+ * data-show-for="FW" (the notebook download, a glued value in shared prose) show for that
+ * framework only. The page's table of contents is open on wide screens (a sidebar), folded on
+ * phones. No request, no dependency.
  */
 (function () {
   "use strict";

@@ -1,6 +1,7 @@
 """Framework-free core of the shim. Nothing here imports PyTorch, TensorFlow or MXNet."""
 
 from .download import DATA_ENV, TIME_MACHINE, DataError, DataFile, cache_dir, fetch
+from .glue import GLUE_MIME, glue, glue_text, recorded
 from .hyperparams import (
     MAX_EPOCHS_ENV,
     HyperParameters,
@@ -18,6 +19,7 @@ from .training import LanguageModelBase, ModuleBase, TrainerBase, device_error
 
 __all__ = [
     "DATA_ENV",
+    "GLUE_MIME",
     "MAX_EPOCHS_ENV",
     "PLOT_ENV",
     "TIME_MACHINE",
@@ -44,8 +46,11 @@ __all__ = [
     "check_shape",
     "fetch",
     "figure_svg",
+    "glue",
+    "glue_text",
     "legend_label",
     "make_windows",
     "plot_mode",
+    "recorded",
     "seed_python_and_numpy",
 ]
