@@ -309,6 +309,31 @@ class RNN(Module):
         return tf.transpose(outputs, (1, 0, 2)), H  # (num_steps, batch_size, num_hiddens)
 
 
+class LeanGRUCell(tf.keras.layers.GRUCell):
+    """La GRUCell de Keras, avec un pas calculé en moins d'opérations.
+
+    Mêmes poids, mêmes équations (reset_after=True). Le pas de Keras 3
+    découpe le biais et tranche le produit récurrent à chaque pas, ce qui le
+    rend plus lent que celui de Keras 2. Avec abandon, le pas de Keras
+    s'applique.
+    """
+
+    def call(self, inputs, states, training=None):
+        if self.dropout or self.recurrent_dropout or not self.use_bias or not self.reset_after:
+            return super().call(inputs, states, training=training)
+        H = tf.nest.flatten(states)[0]  # H_{t-1} : (batch_size, h)
+        b_x, b_h = tf.unstack(self.bias)  # 2 biais de forme (3h,)
+        X = tf.matmul(inputs, self.kernel) + b_x  # (batch_size, 3h)
+        U = tf.matmul(H, self.recurrent_kernel) + b_h  # (batch_size, 3h)
+        x_z, x_r, x_h = tf.split(X, 3, axis=-1)
+        h_z, h_r, h_h = tf.split(U, 3, axis=-1)
+        Z = self.recurrent_activation(x_z + h_z)  # porte de mise à jour
+        R = self.recurrent_activation(x_r + h_r)  # porte de réinitialisation
+        H_tilde = self.activation(x_h + R * h_h)  # état candidat
+        H = Z * H + (1 - Z) * H_tilde
+        return H, [H] if tf.nest.is_nested(states) else H
+
+
 class GRU(Module):
     """GRU multicouche (GRUCell empilées dans tf.keras.layers.RNN).
 
@@ -320,7 +345,7 @@ class GRU(Module):
     def __init__(self, num_hiddens, num_layers, dropout=0):
         super().__init__()
         self.save_hyperparameters()
-        cells = [tf.keras.layers.GRUCell(num_hiddens, dropout=dropout) for _ in range(num_layers)]
+        cells = [LeanGRUCell(num_hiddens, dropout=dropout) for _ in range(num_layers)]
         self.rnn = tf.keras.layers.RNN(cells, return_sequences=True, return_state=True)
 
     def forward(self, inputs, Hs=None):

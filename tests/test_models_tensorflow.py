@@ -55,6 +55,59 @@ def test_dropout_only_in_training():
     assert not np.allclose(gru(X)[0], infer)
 
 
+def lean_and_keras_cells(num_inputs=V, dropout=0.0):
+    """Our LeanGRUCell and Keras' GRUCell with the same random weights (biases too)."""
+    lean = d2l.LeanGRUCell(H, dropout=dropout)
+    keras = tf.keras.layers.GRUCell(H, dropout=dropout)
+    for cell in (lean, keras):
+        cell.build((None, num_inputs))
+    rng = np.random.default_rng(0)
+    for w_lean, w_keras in zip(lean.weights, keras.weights, strict=True):
+        value = rng.normal(0, 0.5, w_keras.shape).astype("float32")
+        w_lean.assign(value)
+        w_keras.assign(value)
+    return lean, keras
+
+
+def test_lean_gru_cell_computes_keras_gru_cell_step_and_gradients():
+    lean, keras = lean_and_keras_cells()
+    rng = np.random.default_rng(1)
+    X = tf.constant(rng.normal(size=(4, V)), tf.float32)
+    H0 = tf.constant(rng.normal(size=(4, H)), tf.float32)
+    results = []
+    for cell in (lean, keras):
+        with tf.GradientTape() as tape:
+            tape.watch(H0)
+            out, state = cell(X, [H0])
+            loss = tf.reduce_sum(out**2)
+        results.append((out, tf.nest.flatten(state), tape.gradient(loss, [H0, *cell.weights])))
+    (out, state, grads), (k_out, k_state, k_grads) = results
+    np.testing.assert_allclose(out, k_out, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(state[0], k_state[0], rtol=1e-5, atol=1e-6)
+    for g, k_g in zip(grads, k_grads, strict=True):
+        np.testing.assert_allclose(g, k_g, rtol=1e-4, atol=1e-5)
+
+
+def test_lean_gru_cell_with_dropout_takes_keras_step():
+    X, H0 = tf.ones((3, V)), tf.zeros((3, H))
+    lean, keras = lean_and_keras_cells(dropout=0.5)
+    np.testing.assert_allclose(lean(X, [H0])[0], keras(X, [H0])[0], rtol=1e-5, atol=1e-6)
+    lean, keras = lean_and_keras_cells(dropout=0.5)  # fresh cells: Keras 2 caches its masks
+    assert not np.allclose(lean(X, [H0], training=True)[0], keras(X, [H0])[0])
+
+
+def test_compiled_gru_step_has_no_per_step_slicing():
+    """Keras 3's GRUCell splits the bias and slices the recurrent product at every step
+    (StridedSlice, Squeeze: ~25 % more time per epoch than Keras 2); LeanGRUCell does not.
+    Counted in the graph, not timed (the speed itself is in benchmarks/)."""
+    gru = d2l.GRU(H, 2)
+    graph = tf.function(gru).get_concrete_function(tf.zeros((8, 4, V))).graph.as_graph_def()
+    body = [f for f in graph.library.function if "while_body" in f.signature.name]
+    assert body, "no while loop in the compiled GRU"
+    ops = {node.op for f in body for node in f.node_def}
+    assert not ops & {"StridedSlice", "Squeeze"}, sorted(ops)
+
+
 # ---- Keras 3 (the shared model tests catch the others: integer lr, Classifier.loss, the
 # GRU's states as one-element lists) ----------------------------------------------------------
 def test_models_build_and_train_without_keras_warnings():
