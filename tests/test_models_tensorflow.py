@@ -1,6 +1,7 @@
 """What only the TensorFlow shim does: compiled steps reused across fits, Keras' ``training``
 flag, and the Keras 3 differences it absorbs (each test here fails when its fix is undone)."""
 
+import logging
 import warnings
 
 import numpy as np
@@ -103,3 +104,13 @@ def test_grad_norm_groups_are_compiled_in_the_step_and_part_of_its_cache_key():
     assert len(again.grad_norms["gru"]) == 2
     swapped = fit(model, data, epochs=1, gradient_clip_val=1, grad_norm_groups={"g": model.rnn})
     assert swapped.train_fn is not first.train_fn  # other groups: compiled anew
+
+
+def test_many_models_trained_in_a_row_log_no_retracing_warning(caplog):
+    """TensorFlow counts traces per code object: without the shim's filter, the sixth model's
+    steps (each compiled and traced once) trigger "triggered tf.function retracing"."""
+    data = d2l.TimeMachine(batch_size=64, num_steps=8, num_train=128, num_val=64)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(7):
+            fit(d2l.RNNLMScratch(d2l.RNNScratch(V, 4), V, lr=1), data, epochs=1)
+    assert "retracing" not in caplog.text
