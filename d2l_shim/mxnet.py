@@ -322,9 +322,30 @@ class RNNLM(RNNLMScratch):
 
 # ---- trainer -------------------------------------------------------------------------------
 class Trainer(core.TrainerBase):
-    """The core's loop with MXNet steps: autograd, global-norm clipping, Gluon SGD."""
+    """The core's loop with MXNet steps: autograd, global-norm clipping, Gluon SGD; for
+    ``grad_norm_groups`` see ``TrainerBase``."""
 
     framework = "mxnet"
+
+    def layer_parameters(self, value):
+        if isinstance(value, nn.Block):
+            return [p for p in value.collect_params().values() if p.grad_req != "null"]
+        return None
+
+    def is_parameter(self, value):
+        return isinstance(value, gluon.Parameter)
+
+    def model_parameters(self, model):
+        return [p for p in model.collect_params().values() if p.grad_req != "null"]
+
+    def group_norms(self):
+        """The L2 norm of each group's gradients, left on the device (MXNet's engine orders
+        these reads before the in-place clipping that follows)."""
+        norms = []
+        for _, params in self.norm_groups:
+            grads = [p.grad(self.device) for p in params]
+            norms.append(np.sqrt(sum((g * g).sum() for g in grads)))
+        return tuple(norms)
 
     def select_device(self, num_gpus):
         if num_gpus == 0:
@@ -352,6 +373,8 @@ class Trainer(core.TrainerBase):
         with autograd.record():
             loss = self.model.training_step(batch)
         loss.backward()
+        if self.norm_groups:  # before clipping
+            self.step_norms = self.group_norms()
         if self.gradient_clip_val > 0:
             self.clip_gradients(self.gradient_clip_val, self.model)
         self.optim.step(1)  # the loss is a mean already

@@ -12,6 +12,7 @@ Keras 3 keeps.
 import contextlib
 import functools
 import inspect
+import logging
 
 import tensorflow as tf
 
@@ -368,24 +369,49 @@ class RNNLM(RNNLMScratch):
 
 
 # ---- training ----------------------------------------------------------------------------
-def _compile_steps(model, optim, clip):
-    """The training and validation steps of ``model``, compiled (one trace per batch shape)."""
+def _compile_steps(model, optim, clip, groups=()):
+    """The training and validation steps of ``model``, compiled (one trace per batch shape).
+
+    ``groups``: for each gradient-norm group, the indices of its variables in
+    ``model.trainable_variables``; the training step returns (loss, their norms before
+    clipping).
+    """
 
     def train_step(*batch):
         variables = model.trainable_variables
         with tf.GradientTape() as tape, _mode(model, training=True):
             loss = model.training_step(batch)
         grads = tape.gradient(loss, variables)
+        norms = []
+        for indices in groups:  # before clipping
+            present = [grads[i] for i in indices if grads[i] is not None]
+            norms.append(tf.linalg.global_norm(present) if present else tf.zeros(()))
         if clip > 0:  # rescale all gradients together: global L2 norm <= clip
             grads = tf.clip_by_global_norm(grads, clip)[0]
         optim.apply_gradients(zip(grads, variables, strict=True))
-        return loss
+        return loss, tuple(norms)
 
     def val_step(*batch):
         with _mode(model, training=False):
             return model.validation_step(batch)
 
     return tf.function(train_step, autograph=False), tf.function(val_step, autograph=False)
+
+
+class _OwnStepsRetracing(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" warning.
+
+    TensorFlow counts traces per Python code object, not per compiled function: every model's
+    steps share ``train_step``'s and ``val_step``'s code, so a chapter that trains six models
+    (two traces each) gets the warning although no step retraces (each traces once per batch
+    shape: tests/test_models_tensorflow.py). Other warnings pass.
+    """
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_OwnStepsRetracing())
 
 
 @contextlib.contextmanager
@@ -399,15 +425,37 @@ def _mode(model, training):
 
 
 class Trainer(TrainerBase):
-    """Fit a model with SGD: ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0)``.
+    """Fit a model with SGD: ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0,
+    grad_norm_groups=None)``; see ``TrainerBase``.
 
     The steps are compiled with ``tf.function`` and kept on the model: they trace once per
     batch shape (full batches, the last partial one), neither again at each epoch nor at the
-    next ``fit`` of the same model with an optimizer of the same configuration (whose state is
-    then reset to zero, as a new one), so memory stays flat.
+    next ``fit`` of the same model with an optimizer of the same configuration, clipping and
+    gradient-norm groups (the optimizer's state is then reset to zero, as a new one), so
+    memory stays flat. The groups' norms are computed inside the compiled step.
     """
 
     framework = "tensorflow"
+
+    def layer_parameters(self, value):
+        if isinstance(value, tf.Variable) or self.is_parameter(value):
+            return None
+        variables = getattr(value, "trainable_variables", None)
+        return None if variables is None or callable(variables) else list(variables)
+
+    def is_parameter(self, value):
+        # tf.Variable, or a Keras 3 variable (not a tf.Variable subclass)
+        return isinstance(value, tf.Variable) or (
+            hasattr(value, "assign") and hasattr(value, "trainable") and hasattr(value, "shape")
+        )
+
+    def model_parameters(self, model):
+        return list(model.trainable_variables)
+
+    def group_indices(self):
+        """Each group as the indices of its variables in the model's trainable_variables."""
+        position = {id(v): i for i, v in enumerate(self.model.trainable_variables)}
+        return tuple(tuple(position[id(v)] for v in params) for _, params in self.norm_groups)
 
     def select_device(self, num_gpus):
         if num_gpus == 0:
@@ -431,14 +479,16 @@ class Trainer(TrainerBase):
         with tf.device(self.device):  # the optimizer's variables, outside the trace
             optim.build(model.trainable_variables)
         config = {k: v for k, v in optim.get_config().items() if k != "name"}  # sgd, sgd_1...
-        key = (type(optim), str(config), self.gradient_clip_val, self.device)
+        groups = self.group_indices()
+        key = (type(optim), str(config), self.gradient_clip_val, self.device, groups)
         cached = getattr(model, "_d2l_steps", None)
         if cached is not None and cached[0] == key:
             self.optim = cached[1]
             for old, new in zip(self.optim.variables, optim.variables, strict=True):
                 old.assign(new)  # the state of a new optimizer (step 0, initial slots)
         else:
-            cached = (key, optim, *_compile_steps(model, optim, self.gradient_clip_val))
+            steps = _compile_steps(model, optim, self.gradient_clip_val, groups)
+            cached = (key, optim, *steps)
             object.__setattr__(model, "_d2l_steps", cached)  # not a Keras-tracked attribute
         self.train_fn, self.val_fn = cached[2:]
 
@@ -446,7 +496,8 @@ class Trainer(TrainerBase):
         if self.train_fn is None:
             self.compile_steps()
         with tf.device(self.device):
-            return self.train_fn(*batch)
+            loss, self.step_norms = self.train_fn(*batch)
+        return loss
 
     def val_step(self, batch):
         with tf.device(self.device):

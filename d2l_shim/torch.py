@@ -300,9 +300,34 @@ class RNNLM(RNNLMScratch):
 
 # ---- training ----------------------------------------------------------------------------
 class Trainer(TrainerBase):
-    """Fit a model with SGD: ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0)``."""
+    """Fit a model with SGD: ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0,
+    grad_norm_groups=None)``; see ``TrainerBase``."""
 
     framework = "pytorch"
+
+    def layer_parameters(self, value):
+        if isinstance(value, nn.Module):
+            return [p for p in value.parameters() if p.requires_grad]
+        return None
+
+    def is_parameter(self, value):
+        return isinstance(value, torch.Tensor) and value.requires_grad
+
+    def model_parameters(self, model):
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def group_norms(self):
+        """The L2 norm of each group's gradients (a parameter without gradient counts 0)."""
+        norms = []
+        for _, params in self.norm_groups:
+            grads = [p.grad for p in params if p.grad is not None]
+            if not grads:
+                norms.append(torch.zeros((), device=self.device))
+                continue
+            norms.append(
+                torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            )
+        return tuple(n.detach().float() for n in norms)
 
     def select_device(self, num_gpus):
         if num_gpus == 0:
@@ -331,6 +356,8 @@ class Trainer(TrainerBase):
         loss = self.model.training_step(batch)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
+        if self.norm_groups:  # before clipping; no read-back to the host
+            self.step_norms = self.group_norms()
         if self.gradient_clip_val > 0:
             self.clip_gradients(self.gradient_clip_val, self.model)
         self.optim.step()

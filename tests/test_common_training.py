@@ -321,3 +321,78 @@ def test_module_checks_hyperparameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
         CheckedModel(**kwargs)
     CheckedModel(dropout=0.5, sigma=0)  # valid values pass
+
+
+class Layer:
+    """A fake layer: its "parameters" are plain objects the fake model owns."""
+
+    def __init__(self, *params):
+        self.params = list(params)
+
+
+class GroupTrainer(FakeTrainer):
+    """Each group's fake "gradient norm" of a step: the step's loss times the group's rank."""
+
+    def layer_parameters(self, value):
+        return value.params if isinstance(value, Layer) else None
+
+    def is_parameter(self, value):
+        return isinstance(value, str)
+
+    def model_parameters(self, model):
+        return model.params
+
+    def train_step(self, batch):
+        loss = super().train_step(batch)
+        self.step_norms = tuple(loss * (k + 1) for k in range(len(self.norm_groups)))
+        return loss
+
+
+def grouped_model(**kwargs):
+    model = FakeModel(**kwargs)
+    model.params = ["W", "b", "V"]
+    return model
+
+
+def test_grad_norms_are_recorded_per_step_and_read_back_with_the_losses():
+    model = grouped_model()
+    trainer = GroupTrainer(max_epochs=3, grad_norm_groups={"a": Layer(*model.params[:2])})
+    trainer.grad_norm_groups["b"] = [model.params[2]]  # a list of parameters
+    trainer.fit(model, FakeData())
+    a, b = trainer.grad_norms["a"], trainer.grad_norms["b"]
+    assert [x for x, _ in a] == [i / 10 for i in range(30)] == [x for x, _ in b]
+    assert [n for _, n in a] == pytest.approx([0.5**k for k in range(1, 31)])
+    assert [n for _, n in b] == pytest.approx([2 * 0.5**k for k in range(1, 31)])
+    assert trainer.reads == 3 * (2 + 1)  # as without groups: no read-back per step
+
+
+def test_grad_norms_up_to_a_divergence_are_kept():
+    model = grouped_model(nan_at=8)
+    trainer = GroupTrainer(max_epochs=2, grad_norm_groups={"a": Layer("W")})
+    with pytest.raises(FloatingPointError):
+        trainer.fit(model, FakeData())
+    norms = [n for _, n in trainer.grad_norms["a"]]
+    assert len(norms) == 10 and np.isnan(norms[-1])  # two flushes of 5 steps
+
+
+@pytest.mark.parametrize(
+    ("groups", "match"),
+    [
+        ([Layer("W")], "grad_norm_groups doit être"),
+        ({"a": 3}, r"grad_norm_groups\['a'\] doit être une couche"),
+        ({"a": [3]}, r"grad_norm_groups\['a'\] : 3 n'est pas un paramètre"),
+        ({"": Layer("W")}, "grad_norm_groups : le nom ''"),
+    ],
+)
+def test_bad_grad_norm_groups_are_named(groups, match):
+    with pytest.raises(ValueError, match=match):
+        GroupTrainer(max_epochs=1, grad_norm_groups=groups)
+
+
+@pytest.mark.parametrize(
+    ("group", "match"), [(Layer(), "aucun paramètre"), (["Z"], "n'appartiennent pas au modèle")]
+)
+def test_groups_are_checked_against_the_model_at_fit(group, match):
+    trainer = GroupTrainer(max_epochs=1, grad_norm_groups={"g": group})
+    with pytest.raises(ValueError, match=rf"grad_norm_groups\['g'\] : .*{match}"):
+        trainer.fit(grouped_model(), FakeData())

@@ -242,6 +242,87 @@ def test_huge_lr_without_clipping_diverges(fw, data):
         fit(fw, make, data, epochs=2)  # MXNet: a finite loss, too high after epoch 1
 
 
+# ---- gradient norms per group ---------------------------------------------------------------
+def layer_groups(model):
+    """Three groups that split the stacked scratch model, and the whole model."""
+    return {
+        "couche 1": model.rnn.rnns[0],
+        "couche 2": model.rnn.rnns[1],
+        "sortie": [model.W_hq, model.b_q],
+        "modèle": model,
+    }
+
+
+def one_step(fw, clip):
+    """One SGD step (lr 2) on one batch: the trainer, the parameters before and after."""
+    one_batch = fw.d2l.TimeMachine(batch_size=64, num_steps=8, num_train=64, num_val=64)
+    fw.d2l.set_seed(0)
+    model = built(fw, language_models(fw)["stacked scratch"]())
+    before = fw.parameters(model)
+    trainer = fit(
+        fw,
+        lambda: model,
+        one_batch,
+        1,
+        gradient_clip_val=clip,
+        grad_norm_groups=layer_groups(model),
+    )
+    return trainer, before, fw.parameters(model)
+
+
+def applied_norm(before, after, lr, keep=lambda name: True):
+    """||before - after|| / lr: the norm of the gradient that plain SGD applied."""
+    squares = [((before[k] - after[k]).astype(np.float64) ** 2).sum() for k in before if keep(k)]
+    assert squares
+    return float(np.sqrt(sum(squares))) / lr
+
+
+def test_grad_norms_are_the_group_gradient_norms_before_clipping(fw):
+    free, before, after = one_step(fw, clip=0)
+    norms = {name: points for name, points in free.grad_norms.items()}
+    assert list(norms) == ["couche 1", "couche 2", "sortie", "modèle"]
+    assert all(len(points) == 1 and points[0][0] == 0.0 for points in norms.values())
+    (_, total), (_, out) = norms["modèle"][0], norms["sortie"][0]
+    assert total == pytest.approx(applied_norm(before, after, 2), rel=1e-3)
+    is_output = lambda name: "W_hq" in name or "b_q" in name  # noqa: E731
+    assert out == pytest.approx(applied_norm(before, after, 2, is_output), rel=1e-3)
+    parts = sum(norms[name][0][1] ** 2 for name in ("couche 1", "couche 2", "sortie"))
+    assert parts == pytest.approx(total**2, rel=1e-4)  # the three groups split the model
+    assert all(norms[name][0][1] > 0 for name in ("couche 1", "couche 2"))
+    # clipping at a tenth of the norm: the step applies the clipped gradient, the record
+    # keeps the norm before clipping
+    clipped, before, after = one_step(fw, clip=total / 10)
+    assert applied_norm(before, after, 2) == pytest.approx(total / 10, rel=1e-3)
+    for name, points in clipped.grad_norms.items():
+        assert points == [(0.0, pytest.approx(norms[name][0][1], rel=1e-5))], name
+
+
+def test_grad_norms_one_entry_per_step_in_order(fw, data):
+    def make():
+        return language_models(fw)["scratch"]()
+
+    fw.d2l.set_seed(0)
+    model = make()
+    trainer = fit(
+        fw, lambda: model, data, 2, gradient_clip_val=1, grad_norm_groups={"rnn": model.rnn}
+    )
+    steps = 2 * trainer.num_train_batches
+    xs = [x for x, _ in trainer.grad_norms["rnn"]]
+    assert xs == [i / trainer.num_train_batches for i in range(steps)]  # as history's epochs
+    assert all(np.isfinite(n) and n > 0 for _, n in trainer.grad_norms["rnn"])
+    again = fit(fw, make, data, 1)  # no groups: nothing recorded
+    assert again.grad_norms == {}
+
+
+def test_grad_norm_groups_must_belong_to_the_model(fw, data):
+    other = language_models(fw)["scratch"]()
+    built(fw, other)
+    model = language_models(fw)["scratch"]()
+    trainer = fw.d2l.Trainer(max_epochs=1, grad_norm_groups={"autre": [other.W_hq]})
+    with pytest.raises(ValueError, match=r"grad_norm_groups\['autre'\]"):
+        trainer.fit(model, data)
+
+
 # ---- data, generation, bad input -------------------------------------------------------------
 def test_token_batches(fw, data):
     X, Y = next(iter(data.train_dataloader()))
@@ -286,6 +367,20 @@ def test_predict_length_devices_and_unknown_characters(fw, data, name):
         ("num_gpus", lambda fw: fw.d2l.Trainer(max_epochs=1, num_gpus=-1)),
         ("gradient_clip_val", lambda fw: fw.d2l.Trainer(max_epochs=1, gradient_clip_val=-1)),
         ("gpu", lambda fw: fw.d2l.gpu(5)),
+        ("grad_norm_groups", lambda fw: fw.d2l.Trainer(max_epochs=1, grad_norm_groups=[1])),
+        ("grad_norm_groups", lambda fw: fw.d2l.Trainer(max_epochs=1, grad_norm_groups={})),
+        (
+            r"grad_norm_groups\['x'\].*int",
+            lambda fw: fw.d2l.Trainer(max_epochs=1, grad_norm_groups={"x": 3}),
+        ),
+        (
+            r"grad_norm_groups\['x'\]",
+            lambda fw: fw.d2l.Trainer(max_epochs=1, grad_norm_groups={"x": []}),
+        ),
+        (
+            r"grad_norm_groups\['x'\] : 'W'",
+            lambda fw: fw.d2l.Trainer(max_epochs=1, grad_norm_groups={"x": ["W"]}),
+        ),
     ],
 )
 def test_bad_input_names_the_parameter(fw, name, make):

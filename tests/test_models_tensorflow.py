@@ -1,6 +1,7 @@
 """What only the TensorFlow shim does: compiled steps reused across fits, Keras' ``training``
 flag, and the Keras 3 differences it absorbs (each test here fails when its fix is undone)."""
 
+import logging
 import warnings
 
 import numpy as np
@@ -139,3 +140,30 @@ def test_only_tensors_reach_keras_positionally(monkeypatch):
     model(tf.zeros((2, 8), tf.int32), None)  # and, inside, each layer(outputs, None)
     d2l.GRU(H, 2)(tf.zeros((8, 2, V)), None)
     assert positional == []
+
+
+def test_grad_norm_groups_are_compiled_in_the_step_and_part_of_its_cache_key():
+    data = d2l.TimeMachine(batch_size=64, num_steps=8, num_train=128, num_val=64)  # 1 shape
+    d2l.set_seed(0)
+    model = gru_lm()
+    plain = fit(model, data, epochs=1, gradient_clip_val=1)
+    groups = {"gru": model.rnn, "sortie": model.linear.trainable_variables}
+    first = fit(model, data, epochs=2, gradient_clip_val=1, grad_norm_groups=groups)
+    assert first.train_fn is not plain.train_fn  # the norms are outputs of the compiled step
+    assert len(first.grad_norms["gru"]) == 2 * 2 and len(first.grad_norms["sortie"]) == 4
+    again = fit(model, data, epochs=1, gradient_clip_val=1, grad_norm_groups=groups)
+    assert again.train_fn is first.train_fn  # reused by the next fit: no new trace
+    assert first.train_fn.experimental_get_tracing_count() == 1
+    assert len(again.grad_norms["gru"]) == 2
+    swapped = fit(model, data, epochs=1, gradient_clip_val=1, grad_norm_groups={"g": model.rnn})
+    assert swapped.train_fn is not first.train_fn  # other groups: compiled anew
+
+
+def test_many_models_trained_in_a_row_log_no_retracing_warning(caplog):
+    """TensorFlow counts traces per code object: without the shim's filter, the sixth model's
+    steps (each compiled and traced once) trigger "triggered tf.function retracing"."""
+    data = d2l.TimeMachine(batch_size=64, num_steps=8, num_train=128, num_val=64)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(7):
+            fit(d2l.RNNLMScratch(d2l.RNNScratch(V, 4), V, lr=1), data, epochs=1)
+    assert "retracing" not in caplog.text

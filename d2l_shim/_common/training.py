@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,9 +138,12 @@ class _Recorder:
         self.label = ("train_" if train else "val_") + model.metric_name
         self.trainer, self.xs, self.losses = trainer, [], []
 
-    def add(self, x: float, loss: Any) -> None:
+        self.norms: list = []  # the groups' gradient norms of each step, flattened
+
+    def add(self, x: float, loss: Any, norms: Sequence = ()) -> None:
         self.xs.append(x)
         self.losses.append(loss)
+        self.norms.extend(norms)
         if len(self.losses) >= self.every_n:
             self.flush()
 
@@ -148,7 +151,13 @@ class _Recorder:
         if not self.losses:
             return
         trainer = self.trainer
-        values = np.asarray(trainer.to_numpy(self.losses), dtype=np.float64)
+        n = len(self.losses)
+        read = np.asarray(trainer.to_numpy(self.losses + self.norms), dtype=np.float64)
+        values = read[:n]  # one read-back for the losses and the norms
+        if self.norms:  # recorded before a divergence stops training: they show its onset
+            norms = read[n:].reshape(n, -1)
+            for (name, _), column in zip(trainer.norm_groups, norms.T, strict=True):
+                trainer.grad_norms[name].extend(zip(self.xs, column.tolist(), strict=True))
         with np.errstate(over="ignore"):
             metric = np.asarray(trainer.model.metric(values))  # exp(1e30) = inf: diverged too
         if not np.all(np.isfinite(values)):
@@ -161,27 +170,91 @@ class _Recorder:
             trainer.diverged(f"{self.label} vaut {y:.4g}, au-delà de {limit:g} ({why})")
         trainer.history[self.label].append((x, y))
         trainer.model.board.draw(x, y, self.label)
-        self.xs, self.losses = [], []
+        self.xs, self.losses, self.norms = [], [], []
 
 
 class TrainerBase(HyperParameters):
-    """Fit a model to a data module: ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0)``.
+    """Fit a model to a data module: ``Trainer(max_epochs, num_gpus=0, gradient_clip_val=0,
+    grad_norm_groups=None)``.
 
     After ``fit``, ``history[label]`` holds the plotted points (epoch, value), for instance
     ``history['val_ppl']``, and ``epoch_times`` the seconds spent on each epoch.
+
+    ``grad_norm_groups`` maps a name to a layer of the model or to a list of its parameters;
+    ``grad_norms[name]`` then holds, for every training step in order, the pair (epoch, L2
+    norm of the group's gradients before clipping), the epoch counted as in ``history``.
     """
 
     framework = "?"
 
-    def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val: float = 0):
+    def __init__(
+        self,
+        max_epochs: int,
+        num_gpus: int = 0,
+        gradient_clip_val: float = 0,
+        grad_norm_groups: Mapping | None = None,
+    ):
         self.save_hyperparameters()
         self.max_epochs = capped_epochs(max_epochs)
         if isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 0:
             raise ValueError(f"num_gpus doit être un entier >= 0 (reçu : {num_gpus!r})")
         check_positive("gradient_clip_val", gradient_clip_val, allow_zero=True)
+        self.check_grad_norm_groups(grad_norm_groups)
         self.device, self.device_description = self.select_device(num_gpus)
         self.history: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.epoch_times: list[float] = []
+        self.norm_groups: list[tuple[str, list]] = []  # (name, parameters), set by fit
+        self.grad_norms: dict[str, list[tuple[float, float]]] = {}
+        self.step_norms: tuple = ()  # the last step's norms, on the device
+
+    def check_grad_norm_groups(self, groups: Any) -> None:
+        """A mapping name -> layer, or name -> non-empty list of parameters; else ValueError."""
+        if groups is None:
+            return
+        if not isinstance(groups, Mapping) or not groups:
+            raise ValueError(
+                "grad_norm_groups doit être None ou un dict non vide {nom: couche ou liste de "
+                f"paramètres}} (reçu : {groups!r})"
+            )
+        for name, value in groups.items():
+            where = f"grad_norm_groups[{name!r}]"
+            if not isinstance(name, str) or not name:
+                raise ValueError(
+                    f"grad_norm_groups : le nom {name!r} doit être une chaîne non vide"
+                )
+            if self.layer_parameters(value) is not None:
+                continue
+            if isinstance(value, (list, tuple)) and value:
+                bad = [p for p in value if not self.is_parameter(p)]
+                if not bad:
+                    continue
+                raise ValueError(f"{where} : {bad[0]!r} n'est pas un paramètre du framework")
+            raise ValueError(
+                f"{where} doit être une couche ou une liste non vide de paramètres "
+                f"(reçu : {type(value).__name__})"
+            )
+
+    def resolve_grad_norm_groups(self, model: Any) -> None:
+        """The parameters of each group, checked to be the model's (once the model is built)."""
+        self.norm_groups, self.grad_norms, self.step_norms = [], {}, ()
+        groups = self.grad_norm_groups or {}
+        if not groups:
+            return
+        owned = {id(p) for p in self.model_parameters(model)}
+        for name, value in groups.items():
+            params = self.layer_parameters(value)
+            params = list(value) if params is None else list(params)
+            where = f"grad_norm_groups[{name!r}]"
+            if not params:
+                raise ValueError(f"{where} : cette couche n'a aucun paramètre entraînable")
+            outside = [p for p in params if id(p) not in owned]
+            if outside:
+                raise ValueError(
+                    f"{where} : {len(outside)} paramètre(s) n'appartiennent pas au modèle "
+                    "entraîné (ou ne sont pas entraînables)"
+                )
+            self.norm_groups.append((name, params))
+        self.grad_norms = {name: [] for name, _ in self.norm_groups}
 
     # ---- hooks the framework modules implement -------------------------------------------
     def select_device(self, num_gpus: int) -> tuple[Any, str]:
@@ -202,6 +275,17 @@ class TrainerBase(HyperParameters):
     def to_numpy(self, losses: list) -> np.ndarray:
         raise NotImplementedError
 
+    def layer_parameters(self, value: Any) -> list | None:
+        """The trainable parameters of ``value`` if it is a layer, else None."""
+        return None
+
+    def is_parameter(self, value: Any) -> bool:
+        return False
+
+    def model_parameters(self, model: Any) -> list:
+        """The parameters the optimizer trains."""
+        raise NotImplementedError
+
     # ---- the loop ------------------------------------------------------------------------
     def prepare_data(self, data: Any) -> None:
         self.train_dataloader = data.train_dataloader()
@@ -218,6 +302,7 @@ class TrainerBase(HyperParameters):
         model.board.xlim = [0, self.max_epochs]
         self.model = model
         self.prepare_model(model)
+        self.resolve_grad_norm_groups(model)
         self.optim = model.configure_optimizers()
         self.epoch = self.train_batch_idx = self.val_batch_idx = 0
         self.history, self.epoch_times = defaultdict(list), []
@@ -234,7 +319,7 @@ class TrainerBase(HyperParameters):
         train = _Recorder(self, train=True)
         for batch in self.train_dataloader:
             loss = self.train_step(self.prepare_batch(batch))
-            train.add(self.train_batch_idx / self.num_train_batches, loss)
+            train.add(self.train_batch_idx / self.num_train_batches, loss, self.step_norms)
             self.train_batch_idx += 1
         train.flush()
         if self.val_dataloader is None:
