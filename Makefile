@@ -178,7 +178,7 @@ test-notebooks-full: $(STAMP) ## Execute the notebooks with nbval at full length
 # current stack for Linux x86_64, macOS arm64 and Windows with pip's --dry-run (no install).
 .PHONY: test-platforms
 test-platforms: $(STAMP) ## Resolve the current stack's requirement files for every platform
-	$(PYTEST) -m registry -n 3 --dist loadgroup $(PYTEST_ARGS) tests
+	$(PYTEST) -m registry -n 3 $(PYTEST_ARGS) tests
 
 .PHONY: jupyter
 jupyter: $(STAMP) ## Open the generated notebooks in Jupyter (kernels with the build's settings)

@@ -11,12 +11,15 @@ Makefile's installs), the next level read from the wheels' metadata with markers
 the target platform here. Versions follow the stack's lock file (``-c``), as an install does.
 """
 
+import contextlib
 import email.parser
+import fcntl
 import os
 import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,11 +91,31 @@ def fetch(requirements: list[str], platform: str, tmp: Path) -> dict[str, dict]:
     ]  # fmt: skip
     # The machine's pip constraints (a torch cap, README) do not apply to the current stack.
     env = {**os.environ, "PIP_CONSTRAINT": "/dev/null"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
-    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
-    assert done.returncode == 0, f"{platform}: {' / '.join(errors) or done.stderr[-2000:]}"
-    saved = re.findall(r"^\s*(?:Saved|File was already downloaded) (\S+\.whl)$", done.stdout, re.M)
-    return dict(wheel_metadata(Path(path)) for path in saved)
+    with folder_lock(wheel_folder(platform)):  # one pip at a time writes a platform's folder
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+        assert done.returncode == 0, f"{platform}: {' / '.join(errors) or done.stderr[-2000:]}"
+        saved = re.findall(
+            r"^\s*(?:Saved|File was already downloaded) (\S+\.whl)$", done.stdout, re.M
+        )
+        return dict(wheel_metadata(Path(path)) for path in saved)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (a lock file in it) while pip writes it.
+
+    The tests of one platform share its wheel folder, and xdist runs them side by side: two
+    pips downloading the same wheel into it made one of them find the wheel gone (pip deletes
+    a file whose hash does not match, a file the other pip was still writing).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".d2l-download.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def wheel_metadata(wheel: Path) -> tuple[str, dict]:
@@ -147,11 +170,7 @@ def resolve(file: Path, platform: str, tmp: Path) -> dict[str, str]:
 @pytest.mark.registry
 @pytest.mark.parametrize(
     ("name", "platform"),
-    [  # one xdist group per platform: its wheel folder is written by one process at a time
-        pytest.param(name, platform, marks=pytest.mark.xdist_group(platform))
-        for platform in PLATFORMS
-        for name in FRAMEWORK_FILES
-    ],
+    [(name, platform) for platform in PLATFORMS for name in FRAMEWORK_FILES],
 )
 def test_framework_file_installs_from_wheels_on_every_platform(name, platform, tmp_path):
     resolved = resolve(CURRENT / name, platform, tmp_path)
