@@ -167,3 +167,14 @@ def test_many_models_trained_in_a_row_log_no_retracing_warning(caplog):
         for _ in range(7):
             fit(d2l.RNNLMScratch(d2l.RNNScratch(V, 4), V, lr=1), data, epochs=1)
     assert "retracing" not in caplog.text
+
+
+def test_a_readers_own_retracing_warning_still_shows(caplog):
+    @tf.function
+    def square(x):
+        return x * x
+
+    with caplog.at_level(logging.WARNING):
+        for n in range(1, 8):  # a new shape each call: seven traces of one function
+            square(tf.ones((n,)))
+    assert "triggered tf.function retracing" in caplog.text
