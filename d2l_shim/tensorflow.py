@@ -28,6 +28,7 @@ from ._common import (
     check_len,
     check_shape,
     glue,
+    glue_text,
     seed_python_and_numpy,
 )
 
@@ -36,7 +37,7 @@ __all__ = [
     "HyperParameters", "ProgressBoard", "Module", "DataModule", "Classifier", "Trainer",
     "TimeMachine", "Vocab", "RNNScratch", "StackedRNNScratch", "RNNLMScratch", "RNN", "GRU",
     "RNNLM", "cpu", "gpu", "num_gpus", "try_gpu", "set_seed", "add_to_class", "check_shape",
-    "check_len", "glue",
+    "check_len", "glue", "glue_text",
 ]
 # fmt: on
 

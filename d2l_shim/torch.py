@@ -21,6 +21,7 @@ from ._common import (
     check_len,
     check_shape,
     glue,
+    glue_text,
     seed_python_and_numpy,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "check_shape",
     "check_len",
     "glue",
+    "glue_text",
 ]
 
 
