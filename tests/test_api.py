@@ -41,6 +41,7 @@ REQUIRED = {
     "check_shape",
     "check_len",
     "glue",
+    "glue_text",
 }
 
 
